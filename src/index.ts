@@ -1,0 +1,14 @@
+export { createSocketMonitor, SocketMonitor, type SocketReport } from './monitor.js';
+export type { SocketMonitorOptions, StackMode } from './options.js';
+export type { LeakGroup, SocketReportData } from './report.js';
+export type {
+  LeakKind,
+  LeakResolution,
+  RequestInfo,
+  ServerInfo,
+  SocketDirection,
+  SocketLeak,
+  SocketMonitorEvents,
+  TrackedSocket,
+  TrackedSocketState,
+} from './types.js';

@@ -1,0 +1,141 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { toEpoch } from './leak.js';
+import { type ResolvedOptions, resolveOptions, type SocketMonitorOptions } from './options.js';
+import { buildReport, formatReport, type SocketReportData } from './report.js';
+import { Tracker } from './tracker.js';
+import type {
+  LeakResolution,
+  SocketDirection,
+  SocketLeak,
+  SocketMonitorEvents,
+  TrackedSocket,
+} from './types.js';
+
+/** `report()`'s result: plain data (JSON-ready), and a table when turned into a string. */
+export interface SocketReport extends SocketReportData {
+  toString(): string;
+}
+
+/** Internal failures are reported as process warnings, a bounded number per monitor. */
+const MAX_WARNINGS = 10;
+
+export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements Disposable {
+  readonly options: Readonly<ResolvedOptions>;
+  readonly #tracker: Tracker;
+  #warnings = 0;
+
+  constructor(options?: SocketMonitorOptions) {
+    super();
+    this.options = Object.freeze(resolveOptions(options));
+    this.#tracker = new Tracker(this.options, {
+      leak: (leak) => this.#emitSafely('leak', leak),
+      resolved: (leak, resolution) => this.#emitSafely('leak-resolved', leak, resolution),
+      failed: (error) => this.#failed(error),
+    });
+  }
+
+  /** Subscribes to Node's diagnostics channels. Sockets opened before this are not seen. */
+  start(): this {
+    this.#tracker.start();
+    return this;
+  }
+
+  /** Lets go of every socket and channel. Idempotent; open leaks are dropped unreported. */
+  stop(): this {
+    this.#tracker.stop();
+    return this;
+  }
+
+  get running(): boolean {
+    return this.#tracker.running;
+  }
+
+  [Symbol.dispose](): void {
+    this.stop();
+  }
+
+  /**
+   * Tracks a socket no channel announces (a custom stream transport, a socket opened before
+   * `start()` on purpose). Returns false when the monitor is stopped or the socket closed.
+   */
+  track(socket: Socket, options?: { direction?: SocketDirection }): boolean {
+    if (socket === null || typeof socket !== 'object' || typeof socket.on !== 'function') {
+      throw new TypeError('closewait: track(socket) needs a net.Socket');
+    }
+    const direction = options?.direction;
+    if (direction !== undefined && direction !== 'server' && direction !== 'client') {
+      throw new TypeError(
+        `closewait: option "direction" must be 'server' or 'client'; received ${String(direction)}`,
+      );
+    }
+    return this.#tracker.trackByHand(socket, direction);
+  }
+
+  /** Every tracked socket still open, with its state. */
+  sockets(): TrackedSocket[] {
+    const result: TrackedSocket[] = [];
+    for (const record of this.#tracker.tracked) {
+      const socket = record.socket;
+      result.push({
+        id: record.id,
+        direction: record.direction,
+        state: record.state(),
+        localAddress: socket.localAddress,
+        localPort: socket.localPort,
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        tls: (socket as Socket & { encrypted?: boolean }).encrypted === true,
+        createdAt: toEpoch(record.createdAt),
+        peerEndedAt: record.peerEndedAt === 0 ? undefined : toEpoch(record.peerEndedAt),
+      });
+    }
+    return result;
+  }
+
+  /** Leaked sockets still open, oldest leak first. */
+  leaks(): SocketLeak[] {
+    const result: SocketLeak[] = [];
+    for (const record of this.#tracker.leaked) {
+      if (record.leak !== undefined) result.push(record.leak);
+    }
+    return result.sort((a, b) => a.peerEndedAt - b.peerEndedAt);
+  }
+
+  /** Counts, and leaks grouped by creation site (by server for accepted sockets). */
+  report(): SocketReport {
+    const states = [...this.#tracker.tracked].map((record) => record.state());
+    const data = buildReport(states, this.leaks(), Date.now());
+    Object.defineProperty(data, 'toString', {
+      value: () => formatReport(data),
+      enumerable: false,
+    });
+    return data as SocketReport;
+  }
+
+  #emitSafely(event: 'leak', leak: SocketLeak): void;
+  #emitSafely(event: 'leak-resolved', leak: SocketLeak, resolution: LeakResolution): void;
+  #emitSafely(event: keyof SocketMonitorEvents, leak: SocketLeak, resolution?: LeakResolution) {
+    try {
+      if (event === 'leak') this.emit('leak', leak);
+      else this.emit('leak-resolved', leak, resolution!);
+    } catch (error) {
+      // A listener threw inside our timer or a socket's event: letting it through would crash
+      // the app for a bug in its leak handler.
+      this.#failed(error);
+    }
+  }
+
+  #failed(error: unknown): void {
+    if (this.#warnings >= MAX_WARNINGS) return;
+    this.#warnings++;
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.emitWarning(`closewait: internal error (monitoring continues): ${message}`, {
+      code: 'CLOSEWAIT_INTERNAL',
+    });
+  }
+}
+
+export function createSocketMonitor(options?: SocketMonitorOptions): SocketMonitor {
+  return new SocketMonitor(options);
+}

@@ -1,0 +1,60 @@
+import type { Server, Socket } from 'node:net';
+import type { StackHolder } from './stack.js';
+import type { LeakKind, SocketDirection, SocketLeak } from './types.js';
+
+/** What we know of a listening server: accepted sockets are reported by it, not by their stack. */
+export class ServerRecord {
+  /** The `listen()` call's stack, when the server started listening while we watched. */
+  listenStack: StackHolder | undefined;
+  /** Set once one of its sockets has leaked (reported in groups, and for adaptive stacks). */
+  hasLeaked = false;
+  constructor(
+    readonly id: number,
+    readonly server: Server,
+  ) {}
+}
+
+/**
+ * One tracked socket. Times are `performance.now()` milliseconds (monotonic); they are turned
+ * into epoch milliseconds only when a record is shown to the user.
+ */
+export class SocketRecord {
+  /** When the peer's FIN was seen through `'end'`; 0 until then. */
+  peerEndedAt = 0;
+  /** When the half-closed check is next due; meaningful only while queued. */
+  dueAt = 0;
+  /** `bytesWritten` at the last check: a socket still writing is not a leak yet. */
+  writtenMark = -1;
+  /** Bytes still queued at the last check after `end()`: falling means the FIN is flushing. */
+  pendingMark = -1;
+  /** First sweep that saw a FIN read by Node but not consumed by the app; 0 if none. */
+  finUnreadSince = 0;
+  /** Bytes buffered in front of that FIN at the last sweep: a change is consumption. */
+  finUnreadLength = 0;
+  /** The open leak, if this socket is one now. */
+  leak: SocketLeak | undefined = undefined;
+  /** Last request carried by the socket, or the request that preceded an upgrade hand-off. */
+  requestMethod: string | undefined = undefined;
+  requestOrigin: string | undefined = undefined;
+  requestPath: string | undefined = undefined;
+  handoff: 'upgrade' | 'connect' | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly socket: Socket,
+    readonly direction: SocketDirection,
+    readonly createdAt: number,
+    public stack: StackHolder | undefined,
+    readonly server: ServerRecord | undefined,
+  ) {}
+
+  /** Names what this socket is doing now, for `sockets()`. */
+  state(): 'open' | 'peer-ended' | 'fin-unconsumed' | 'leaked' {
+    if (this.leak !== undefined) return 'leaked';
+    if (this.peerEndedAt !== 0) return 'peer-ended';
+    if (this.finUnreadSince !== 0) return 'fin-unconsumed';
+    return 'open';
+  }
+}
+
+export type { LeakKind };

@@ -1,0 +1,93 @@
+/**
+ * - `half-closed`: the peer's FIN was seen (`'end'`), the app called neither `end()` nor
+ *   `destroy()`, and nothing was written for `graceMs`.
+ * - `end-stuck`: `end()` was called after the peer's FIN, but our FIN is still queued behind
+ *   data the peer does not read, with no progress for `graceMs`.
+ * - `unconsumed-fin`: Node has read the peer's FIN but the app never consumed the bytes in front
+ *   of it, so `'end'` is never emitted (an unread `fetch()` body), with no progress for `graceMs`.
+ */
+export type LeakKind = 'half-closed' | 'end-stuck' | 'unconsumed-fin';
+
+/** `server` for sockets accepted by a listening server, `client` for outgoing ones. */
+export type SocketDirection = 'server' | 'client';
+
+export interface ServerInfo {
+  /** Stable per server, for grouping. */
+  id: number;
+  address: string | undefined;
+  port: number | undefined;
+  /** The `listen()` call, when it happened while the monitor was running. */
+  listenStack: string | undefined;
+  listenSite: string | undefined;
+}
+
+export interface RequestInfo {
+  method: string;
+  /** Path for server sockets; origin + path for client sockets. */
+  url: string;
+  /** Set when `http.Server` handed the socket over on `'upgrade'` or `'connect'`. */
+  handoff: 'upgrade' | 'connect' | undefined;
+}
+
+/** One leaked socket. Times are epoch milliseconds. */
+export interface SocketLeak {
+  /** Stable per socket for the life of the monitor. */
+  id: number;
+  kind: LeakKind;
+  direction: SocketDirection;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  tls: boolean;
+  createdAt: number;
+  /** When the peer's FIN was seen (for `unconsumed-fin`: first seen unconsumed). */
+  peerEndedAt: number;
+  detectedAt: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** Bytes Node holds in front of the FIN that the app has not consumed. */
+  unreadBytes: number;
+  /** Bytes we still have to send (our side's queue). */
+  pendingWriteBytes: number;
+  /**
+   * Creation stack, where captured. For accepted sockets, the stack of the server's `listen()`
+   * (the accept loop's stack would name only Node's internals).
+   */
+  stack: string | undefined;
+  /** First frame that is neither Node's internals nor closewait. */
+  site: string | undefined;
+  /** First frame outside node_modules. */
+  appSite: string | undefined;
+  /** For accepted sockets: the listening server. */
+  server: ServerInfo | undefined;
+  /** The request that preceded an upgrade hand-off, or the client request last sent on it. */
+  request: RequestInfo | undefined;
+}
+
+export type TrackedSocketState = 'open' | 'peer-ended' | 'fin-unconsumed' | 'leaked';
+
+/** A tracked socket still open, as `sockets()` shows it. */
+export interface TrackedSocket {
+  id: number;
+  direction: SocketDirection;
+  state: TrackedSocketState;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  tls: boolean;
+  createdAt: number;
+  peerEndedAt: number | undefined;
+}
+
+export interface LeakResolution {
+  /** `closed`: the app closed the socket; `consumed`: it read past the FIN at last. */
+  reason: 'closed' | 'consumed';
+  resolvedAt: number;
+}
+
+export interface SocketMonitorEvents {
+  leak: [leak: SocketLeak];
+  'leak-resolved': [leak: SocketLeak, resolution: LeakResolution];
+}

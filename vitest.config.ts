@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Real sockets and real timers: tests share one kernel, so keep files apart in forks.
+    pool: 'forks',
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    env: { NODE_ENV: 'test' },
+  },
+});
