@@ -131,13 +131,13 @@ export class Discovery {
     const onServerSocket = (message: unknown) => {
       try {
         const socket = (message as { socket: Socket }).socket;
-        const server = (socket as Socket & { server?: Server }).server;
+        const server = (socket as Socket & { server?: Server | null }).server;
         if (server instanceof tls.Server) {
           // The app holds the TLSSocket, announced by 'secureConnection', not this raw socket.
           this.hookTlsServer(server);
           return;
         }
-        if (server !== undefined) this.acceptedSocket(socket, server);
+        if (server != null) this.acceptedSocket(socket, server);
       } catch (error) {
         sink.failed(error);
       }

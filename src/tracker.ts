@@ -173,7 +173,8 @@ export class Tracker implements DiscoverySink {
   /** Tracks a socket given by the app; returns false when it cannot be tracked. */
   trackByHand(socket: Socket, direction: SocketDirection | undefined): boolean {
     if (!this.running) return false;
-    const server = (socket as Socket & { server?: Server }).server;
+    // net.Socket starts with `server = null`; only accepted sockets have one.
+    const server = (socket as Socket & { server?: Server | null }).server ?? undefined;
     const side = direction ?? (server !== undefined ? 'server' : 'client');
     const stack = this.wantsStack(undefined)
       ? captureStack(this.options.stackLimit, this.trackByHand)
