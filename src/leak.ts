@@ -1,7 +1,14 @@
 import type { Socket } from 'node:net';
 import type { ServerRecord, SocketRecord } from './record.js';
 import { framesOf, sitesOf } from './stack.js';
-import type { LeakKind, RequestInfo, ServerInfo, SocketLeak } from './types.js';
+import type {
+  LeakKind,
+  RequestInfo,
+  ServerInfo,
+  SocketDetail,
+  SocketLeak,
+  TrackedSocketState,
+} from './types.js';
 
 /** Internal fields we read defensively: they are not public API and differ across versions. */
 interface SocketInternals {
@@ -117,7 +124,15 @@ function requestOf(record: SocketRecord): RequestInfo | undefined {
   };
 }
 
-export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): SocketLeak {
+/** What the socket is doing now; live, not cached, so an assertion sees the present. */
+export function stateOf(record: SocketRecord): TrackedSocketState {
+  if (record.leak !== undefined) return 'leaked';
+  if (record.peerEndedAt !== 0) return 'peer-ended';
+  if (unconsumedFinBytes(record.socket) !== -1) return 'fin-unconsumed';
+  return 'open';
+}
+
+export function describeRecord(record: SocketRecord): SocketDetail {
   const socket = record.socket;
   const server = record.server === undefined ? undefined : serverInfoOf(record.server);
   // Accepted sockets are created by Node's accept loop: their own stack names nobody, so the
@@ -127,16 +142,15 @@ export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): So
   const unread = unconsumedFinBytes(socket);
   return {
     id: record.id,
-    kind,
     direction: record.direction,
+    state: stateOf(record),
     localAddress: socket.localAddress,
     localPort: socket.localPort,
     remoteAddress: socket.remoteAddress,
     remotePort: socket.remotePort,
     tls: internals(socket).encrypted === true,
     createdAt: toEpoch(record.createdAt),
-    peerEndedAt: toEpoch(kind === 'unconsumed-fin' ? record.finUnreadSince : record.peerEndedAt),
-    detectedAt: toEpoch(now),
+    peerEndedAt: record.peerEndedAt === 0 ? undefined : toEpoch(record.peerEndedAt),
     bytesRead: socket.bytesRead,
     bytesWritten: socket.bytesWritten ?? 0,
     unreadBytes: unread === -1 ? socket.readableLength : unread,
@@ -146,5 +160,16 @@ export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): So
     appSite,
     server,
     request: requestOf(record),
+  };
+}
+
+export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): SocketLeak {
+  const { state: _state, peerEndedAt: _peerEndedAt, ...detail } = describeRecord(record);
+  const finSeen = kind === 'unconsumed-fin' || kind === 'unread-fin';
+  return {
+    ...detail,
+    kind,
+    peerEndedAt: toEpoch(finSeen ? record.finUnreadSince : record.peerEndedAt),
+    detectedAt: toEpoch(now),
   };
 }

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { toEpoch } from './leak.js';
+import { describeRecord, stateOf, toEpoch } from './leak.js';
 import { type ResolvedOptions, resolveOptions, type SocketMonitorOptions } from './options.js';
 import { buildReport, formatReport, type SocketReportData } from './report.js';
 import { Tracker } from './tracker.js';
 import type {
   LeakResolution,
+  SocketDetail,
   SocketDirection,
   SocketLeak,
   SocketMonitorEvents,
@@ -80,7 +81,7 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
       result.push({
         id: record.id,
         direction: record.direction,
-        state: record.state(),
+        state: stateOf(record),
         localAddress: socket.localAddress,
         localPort: socket.localPort,
         remoteAddress: socket.remoteAddress,
@@ -91,6 +92,17 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
       });
     }
     return result;
+  }
+
+  /**
+   * Everything known of one tracked socket now (stack, site, server, request), leak or not; for
+   * assertions that must name a socket before its grace has run out.
+   */
+  describe(id: number): SocketDetail | undefined {
+    for (const record of this.#tracker.tracked) {
+      if (record.id === id) return describeRecord(record);
+    }
+    return undefined;
   }
 
   /** Leaked sockets still open, oldest leak first. */
@@ -104,7 +116,7 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
 
   /** Counts, and leaks grouped by creation site (by server for accepted sockets). */
   report(): SocketReport {
-    const states = [...this.#tracker.tracked].map((record) => record.state());
+    const states = [...this.#tracker.tracked].map(stateOf);
     const data = buildReport(states, this.leaks(), Date.now());
     Object.defineProperty(data, 'toString', {
       value: () => formatReport(data),

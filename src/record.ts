@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import type { StackHolder } from './stack.js';
-import type { LeakKind, SocketDirection, SocketLeak } from './types.js';
+import type { SocketDirection, SocketLeak } from './types.js';
 
 /** What we know of a listening server: accepted sockets are reported by it, not by their stack. */
 export class ServerRecord {
@@ -47,14 +47,4 @@ export class SocketRecord {
     public stack: StackHolder | undefined,
     readonly server: ServerRecord | undefined,
   ) {}
-
-  /** Names what this socket is doing now, for `sockets()`. */
-  state(): 'open' | 'peer-ended' | 'fin-unconsumed' | 'leaked' {
-    if (this.leak !== undefined) return 'leaked';
-    if (this.peerEndedAt !== 0) return 'peer-ended';
-    if (this.finUnreadSince !== 0) return 'fin-unconsumed';
-    return 'open';
-  }
 }
-
-export type { LeakKind };

@@ -85,6 +85,7 @@ export function buildReport(
     'half-closed': 0,
     'end-stuck': 0,
     'unconsumed-fin': 0,
+    'unread-fin': 0,
   };
   const byDirection: Record<SocketDirection, number> = { server: 0, client: 0 };
   const groups = new Map<string, LeakGroup>();

@@ -5,8 +5,10 @@
  *   data the peer does not read, with no progress for `graceMs`.
  * - `unconsumed-fin`: Node has read the peer's FIN but the app never consumed the bytes in front
  *   of it, so `'end'` is never emitted (an unread `fetch()` body), with no progress for `graceMs`.
+ * - `unread-fin`: the kernel holds the peer's FIN behind bytes Node never read (a paused socket);
+ *   only the kernel check (`/proc`, Linux) sees it.
  */
-export type LeakKind = 'half-closed' | 'end-stuck' | 'unconsumed-fin';
+export type LeakKind = 'half-closed' | 'end-stuck' | 'unconsumed-fin' | 'unread-fin';
 
 /** `server` for sockets accepted by a listening server, `client` for outgoing ones. */
 export type SocketDirection = 'server' | 'client';
@@ -29,21 +31,20 @@ export interface RequestInfo {
   handoff: 'upgrade' | 'connect' | undefined;
 }
 
-/** One leaked socket. Times are epoch milliseconds. */
-export interface SocketLeak {
+/** What is known of one tracked socket now. Times are epoch milliseconds. */
+export interface SocketDetail {
   /** Stable per socket for the life of the monitor. */
   id: number;
-  kind: LeakKind;
   direction: SocketDirection;
+  state: TrackedSocketState;
   localAddress: string | undefined;
   localPort: number | undefined;
   remoteAddress: string | undefined;
   remotePort: number | undefined;
   tls: boolean;
   createdAt: number;
-  /** When the peer's FIN was seen (for `unconsumed-fin`: first seen unconsumed). */
-  peerEndedAt: number;
-  detectedAt: number;
+  /** When the peer's FIN was seen through `'end'`. */
+  peerEndedAt: number | undefined;
   bytesRead: number;
   bytesWritten: number;
   /** Bytes Node holds in front of the FIN that the app has not consumed. */
@@ -63,6 +64,16 @@ export interface SocketLeak {
   server: ServerInfo | undefined;
   /** The request that preceded an upgrade hand-off, or the client request last sent on it. */
   request: RequestInfo | undefined;
+}
+
+/** One leaked socket. Times are epoch milliseconds. */
+export interface SocketLeak extends Omit<SocketDetail, 'state' | 'peerEndedAt'> {
+  kind: LeakKind;
+  /** When the peer's FIN was seen (for `unconsumed-fin`/`unread-fin`: first seen unconsumed). */
+  peerEndedAt: number;
+  detectedAt: number;
+  /** For `unread-fin`: bytes the kernel holds unread in front of the FIN. */
+  kernelUnreadBytes?: number;
 }
 
 export type TrackedSocketState = 'open' | 'peer-ended' | 'fin-unconsumed' | 'leaked';
@@ -87,7 +98,15 @@ export interface LeakResolution {
   resolvedAt: number;
 }
 
+export interface DestroyInfo {
+  /** True when `autoDestroy.dryRun` only counted what would have been destroyed. */
+  dryRun: boolean;
+  destroyedAt: number;
+}
+
 export interface SocketMonitorEvents {
   leak: [leak: SocketLeak];
   'leak-resolved': [leak: SocketLeak, resolution: LeakResolution];
+  /** The auto-destroy policy destroyed (or, in dry-run, would have destroyed) a leak. */
+  destroy: [leak: SocketLeak, info: DestroyInfo];
 }

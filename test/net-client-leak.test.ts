@@ -1,5 +1,6 @@
 import net, { type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import type { LeakResolution, SocketLeak } from '../src/index.js';
 import {
   expectNoLeak,
   expectOnTime,
@@ -51,7 +52,7 @@ describe('net client sockets', () => {
     expect(leak.site).toContain('net-client-leak.test.ts');
     expectOnTime(leak, GRACE_MS, GRACE_MS / 4);
 
-    const resolved = waitFor(monitor, 'leak-resolved');
+    const resolved = waitFor<[SocketLeak, LeakResolution]>(monitor, 'leak-resolved');
     client.resume(); // consumes at last: 'end', then Node closes it
     const [, resolution] = await resolved;
     expect(['consumed', 'closed']).toContain(resolution.reason);

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import type { SocketLeak } from '../src/index.js';
 import { expectOnTime, GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
 import { HOST, listen, unreadBodyBytes, waitFor } from './fixtures/net.js';
 
@@ -37,7 +38,7 @@ describe('bodies nobody reads (unconsumed-fin)', () => {
     expect(leak.appSite).toContain('unread-body-leak.test.ts');
     expectOnTime(leak, GRACE_MS, SWEEP_MS);
 
-    const resolved = waitFor(monitor, 'leak-resolved');
+    const resolved = waitFor<[SocketLeak]>(monitor, 'leak-resolved');
     await response.arrayBuffer(); // reading it at last closes the socket
     const [resolvedLeak] = await resolved;
     expect(resolvedLeak.id).toBe(leak.id);
