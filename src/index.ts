@@ -1,8 +1,19 @@
+export type { AutoDestroyOptions } from './auto-destroy.js';
+export {
+  type HealthCheck,
+  type HealthOptions,
+  type HealthPayload,
+  type HealthStatus,
+  healthHandler,
+} from './health.js';
 export { createSocketMonitor, SocketMonitor, type SocketReport } from './monitor.js';
-export type { SocketMonitorOptions, StackMode } from './options.js';
+export type { PinoLikeLogger, SocketMonitorOptions, StackMode } from './options.js';
 export type { LeakGroup, SocketReportData } from './report.js';
 export type {
   DestroyInfo,
+  KernelCheckResult,
+  KernelSocket,
+  KernelSummary,
   LeakKind,
   LeakResolution,
   RequestInfo,

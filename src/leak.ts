@@ -165,11 +165,18 @@ export function describeRecord(record: SocketRecord): SocketDetail {
 
 export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): SocketLeak {
   const { state: _state, peerEndedAt: _peerEndedAt, ...detail } = describeRecord(record);
-  const finSeen = kind === 'unconsumed-fin' || kind === 'unread-fin';
-  return {
+  const finSeenAt =
+    kind === 'unconsumed-fin'
+      ? record.finUnreadSince
+      : kind === 'unread-fin'
+        ? record.kernelFinSince
+        : record.peerEndedAt;
+  const leak: SocketLeak = {
     ...detail,
     kind,
-    peerEndedAt: toEpoch(finSeen ? record.finUnreadSince : record.peerEndedAt),
+    peerEndedAt: toEpoch(finSeenAt),
     detectedAt: toEpoch(now),
   };
+  if (kind === 'unread-fin') leak.kernelUnreadBytes = record.kernelUnreadMark;
+  return leak;
 }

@@ -1,10 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { describeRecord, stateOf, toEpoch } from './leak.js';
+import { attachLeakLog } from './log/leak-log.js';
+import { SafeLog } from './log/safe-log.js';
 import { type ResolvedOptions, resolveOptions, type SocketMonitorOptions } from './options.js';
 import { buildReport, formatReport, type SocketReportData } from './report.js';
 import { Tracker } from './tracker.js';
 import type {
+  DestroyInfo,
+  KernelCheckResult,
   LeakResolution,
   SocketDetail,
   SocketDirection,
@@ -18,20 +22,27 @@ export interface SocketReport extends SocketReportData {
   toString(): string;
 }
 
-/** Internal failures are reported as process warnings, a bounded number per monitor. */
+/**
+ * Internal failures go to the logger's `error`, or are process warnings when logging is off: a
+ * bounded number per monitor.
+ */
 const MAX_WARNINGS = 10;
 
 export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements Disposable {
   readonly options: Readonly<ResolvedOptions>;
   readonly #tracker: Tracker;
   #warnings = 0;
+  readonly #log: SafeLog | undefined;
+  #detachLog: (() => void) | undefined;
 
   constructor(options?: SocketMonitorOptions) {
     super();
     this.options = Object.freeze(resolveOptions(options));
+    this.#log = this.options.logger === undefined ? undefined : new SafeLog(this.options.logger);
     this.#tracker = new Tracker(this.options, {
       leak: (leak) => this.#emitSafely('leak', leak),
       resolved: (leak, resolution) => this.#emitSafely('leak-resolved', leak, resolution),
+      destroyed: (leak, info) => this.#emitSafely('destroy', leak, info),
       failed: (error) => this.#failed(error),
     });
   }
@@ -39,12 +50,17 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
   /** Subscribes to Node's diagnostics channels. Sockets opened before this are not seen. */
   start(): this {
     this.#tracker.start();
+    if (this.#log !== undefined && this.#detachLog === undefined) {
+      this.#detachLog = attachLeakLog(this, this.#log, this.options, (error) => this.#failed(error));
+    }
     return this;
   }
 
   /** Lets go of every socket and channel. Idempotent; open leaks are dropped unreported. */
   stop(): this {
     this.#tracker.stop();
+    this.#detachLog?.();
+    this.#detachLog = undefined;
     return this;
   }
 
@@ -114,10 +130,33 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
     return result.sort((a, b) => a.peerEndedAt - b.peerEndedAt);
   }
 
+  /**
+   * Linux: compares tracked sockets with the kernel's CLOSE_WAIT rows (/proc/net/tcp{,6}):
+   * confirms leaks, finds `unread-fin` ones Node cannot see, and lists CLOSE_WAIT sockets of
+   * this process no channel announced. Elsewhere resolves with `supported: false`. Never rejects.
+   */
+  async kernelCheck(): Promise<KernelCheckResult> {
+    try {
+      return await this.#tracker.kernelCheck();
+    } catch (error) {
+      this.#failed(error);
+      return {
+        supported: false,
+        reason: `kernel check failed: ${error instanceof Error ? error.message : String(error)}`,
+        checkedAt: Date.now(),
+        durationMs: 0,
+        closeWait: 0,
+        confirmed: [],
+        hidden: [],
+        unattributed: [],
+      };
+    }
+  }
+
   /** Counts, and leaks grouped by creation site (by server for accepted sockets). */
   report(): SocketReport {
     const states = [...this.#tracker.tracked].map(stateOf);
-    const data = buildReport(states, this.leaks(), Date.now());
+    const data = buildReport(states, this.leaks(), Date.now(), this.#tracker.lastKernel);
     Object.defineProperty(data, 'toString', {
       value: () => formatReport(data),
       enumerable: false,
@@ -127,10 +166,16 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
 
   #emitSafely(event: 'leak', leak: SocketLeak): void;
   #emitSafely(event: 'leak-resolved', leak: SocketLeak, resolution: LeakResolution): void;
-  #emitSafely(event: keyof SocketMonitorEvents, leak: SocketLeak, resolution?: LeakResolution) {
+  #emitSafely(event: 'destroy', leak: SocketLeak, info: DestroyInfo): void;
+  #emitSafely(
+    event: keyof SocketMonitorEvents,
+    leak: SocketLeak,
+    detail?: LeakResolution | DestroyInfo,
+  ) {
     try {
       if (event === 'leak') this.emit('leak', leak);
-      else this.emit('leak-resolved', leak, resolution!);
+      else if (event === 'destroy') this.emit('destroy', leak, detail as DestroyInfo);
+      else this.emit('leak-resolved', leak, detail as LeakResolution);
     } catch (error) {
       // A listener threw inside our timer or a socket's event: letting it through would crash
       // the app for a bug in its leak handler.
@@ -141,6 +186,10 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
   #failed(error: unknown): void {
     if (this.#warnings >= MAX_WARNINGS) return;
     this.#warnings++;
+    if (this.#log !== undefined) {
+      this.#log.write('error', { err: error }, 'closewait internal error (monitoring continues)');
+      return;
+    }
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     process.emitWarning(`closewait: internal error (monitoring continues): ${message}`, {
       code: 'CLOSEWAIT_INTERNAL',

@@ -1,3 +1,7 @@
+import pino, { type BaseLogger, type Bindings } from 'pino';
+import type { AutoDestroyOptions, ResolvedAutoDestroy } from './auto-destroy.js';
+import type { LeakKind } from './types.js';
+
 /** How creation stacks are captured. Stacks are the expensive part of tracking a socket. */
 export type StackMode = 'all' | 'none' | { sampleRate: number };
 
@@ -26,6 +30,34 @@ export interface SocketMonitorOptions {
    * `net.Socket.prototype.connect`. Off by default: it is the only prototype patch we make.
    */
   patchSocketConnect?: boolean;
+  /** Destroy leaks that outlive `afterMs` (off by default): see AutoDestroyOptions. */
+  autoDestroy?: AutoDestroyOptions | false;
+  /**
+   * Linux: compare with the kernel's view (/proc/net/tcp) every this many ms, to confirm leaks
+   * and find `unread-fin` ones Node cannot see. 0 (default) = only when `kernelCheck()` is
+   * called. Each check reads the namespace's whole TCP table: keep it low-frequency.
+   */
+  kernelCheckIntervalMs?: number;
+  /**
+   * Where leak lines go: the app's pino logger (closewait logs through a child with
+   * `{ component: 'closewait' }`), or `false` for none. Default: pino to stderr at 'warn'.
+   */
+  logger?: PinoLikeLogger | false;
+  /**
+   * At most `perSite` leak lines per `intervalMs` for one site (a group of the report); past
+   * that, the site's leaks are counted and logged in one line per interval.
+   * Default `{ perSite: 10, intervalMs: 60_000 }`.
+   */
+  logRate?: { perSite?: number; intervalMs?: number };
+  /** Log `report()` counts every this many ms. Default 0: off. */
+  summaryIntervalMs?: number;
+}
+
+/** A pino logger, or anything with its signatures (Fastify's `fastify.log`). */
+export interface PinoLikeLogger extends Pick<BaseLogger, 'error' | 'warn' | 'info'> {
+  child(bindings: Bindings): Pick<BaseLogger, 'error' | 'warn' | 'info'> & {
+    isLevelEnabled?(level: string): boolean;
+  };
 }
 
 export interface ResolvedOptions {
@@ -35,6 +67,13 @@ export interface ResolvedOptions {
   stackLimit: number;
   sweepIntervalMs: number;
   patchSocketConnect: boolean;
+  autoDestroy: ResolvedAutoDestroy | undefined;
+  kernelCheckIntervalMs: number;
+  /** Undefined: logging is off. */
+  logger: PinoLikeLogger | undefined;
+  logRate: { perSite: number; intervalMs: number };
+  /** 0 = no periodic summary. */
+  summaryIntervalMs: number;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -43,6 +82,11 @@ const KNOWN_OPTIONS = new Set([
   'stackLimit',
   'sweepIntervalMs',
   'patchSocketConnect',
+  'autoDestroy',
+  'kernelCheckIntervalMs',
+  'logger',
+  'logRate',
+  'summaryIntervalMs',
 ]);
 
 /** Why the option is wrong, naming it and the value received: fails at creation, not later. */
@@ -111,5 +155,106 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     stackLimit,
     sweepIntervalMs,
     patchSocketConnect: patch,
+    autoDestroy: resolveAutoDestroy(given.autoDestroy),
+    kernelCheckIntervalMs:
+      given.kernelCheckIntervalMs === undefined || given.kernelCheckIntervalMs === 0
+        ? 0
+        : checkFiniteInRange('kernelCheckIntervalMs', given.kernelCheckIntervalMs, 100, 86_400_000),
+    logger: resolveLogger(given.logger),
+    logRate: resolveLogRate(given.logRate),
+    summaryIntervalMs:
+      given.summaryIntervalMs === undefined || given.summaryIntervalMs === 0
+        ? 0
+        : checkFiniteInRange('summaryIntervalMs', given.summaryIntervalMs, 10, 2_147_483_647),
+  };
+}
+
+function resolveLogger(logger: unknown): PinoLikeLogger | undefined {
+  // Sync writes: leak lines are rare (rate-limited per site) and must survive a crash that
+  // follows them; an async SonicBoom would also need an exit hook to flush.
+  if (logger === undefined) {
+    return pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }));
+  }
+  if (logger === false) return undefined;
+  const candidate = logger as Record<string, unknown> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    !['child', 'error', 'warn', 'info'].every((method) => typeof candidate[method] === 'function')
+  ) {
+    throw invalidOption('logger', 'a pino logger (child, error, warn, info) or false', logger);
+  }
+  return logger as PinoLikeLogger;
+}
+
+function resolveLogRate(value: unknown): ResolvedOptions['logRate'] {
+  if (value === undefined) return { perSite: 10, intervalMs: 60_000 };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidOption('logRate', '{ perSite?, intervalMs? }', value);
+  }
+  const given = value as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (key !== 'perSite' && key !== 'intervalMs') {
+      throw invalidOption(`logRate.${key}`, 'a known option (typo?)', given[key]);
+    }
+  }
+  const perSite =
+    given.perSite === undefined ? 10 : checkFiniteInRange('logRate.perSite', given.perSite, 1, 1e6);
+  if (!Number.isInteger(perSite)) throw invalidOption('logRate.perSite', 'an integer', perSite);
+  const intervalMs =
+    given.intervalMs === undefined
+      ? 60_000
+      : checkFiniteInRange('logRate.intervalMs', given.intervalMs, 10, 2_147_483_647);
+  return { perSite, intervalMs };
+}
+
+const AUTO_DESTROY_KEYS = new Set([
+  'afterMs',
+  'dryRun',
+  'maxPerMinute',
+  'filter',
+  'unconsumedFin',
+  'kernel',
+]);
+
+function resolveAutoDestroy(value: unknown): ResolvedAutoDestroy | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidOption(
+      'autoDestroy',
+      'false or { afterMs, dryRun?, maxPerMinute?, filter? }',
+      value,
+    );
+  }
+  const given = value as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!AUTO_DESTROY_KEYS.has(key)) {
+      throw invalidOption(`autoDestroy.${key}`, 'a known option (typo?)', given[key]);
+    }
+  }
+  const afterMs = checkFiniteInRange('autoDestroy.afterMs', given.afterMs, 0, 2_147_483_647);
+  const maxPerMinute =
+    given.maxPerMinute === undefined
+      ? 60
+      : checkFiniteInRange('autoDestroy.maxPerMinute', given.maxPerMinute, 1, 1_000_000);
+  const flags: Record<string, boolean> = {};
+  for (const name of ['dryRun', 'unconsumedFin', 'kernel'] as const) {
+    const flag = given[name] ?? false;
+    if (typeof flag !== 'boolean') throw invalidOption(`autoDestroy.${name}`, 'a boolean', flag);
+    flags[name] = flag;
+  }
+  const filter = given.filter;
+  if (filter !== undefined && typeof filter !== 'function') {
+    throw invalidOption('autoDestroy.filter', 'a function (leak) => boolean', filter);
+  }
+  const kinds = new Set<LeakKind>(['half-closed', 'end-stuck']);
+  if (flags.unconsumedFin) kinds.add('unconsumed-fin');
+  if (flags.kernel) kinds.add('unread-fin');
+  return {
+    afterMs,
+    dryRun: flags.dryRun === true,
+    maxPerMinute,
+    filter: filter as ResolvedAutoDestroy['filter'],
+    kinds,
   };
 }

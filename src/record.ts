@@ -31,6 +31,14 @@ export class SocketRecord {
   finUnreadSince = 0;
   /** Bytes buffered in front of that FIN at the last sweep: a change is consumption. */
   finUnreadLength = 0;
+  /** First kernel check that showed CLOSE_WAIT while Node had not read the FIN; 0 if none. */
+  kernelFinSince = 0;
+  /** The kernel's receive queue at that check: a shrinking queue is the app reading. */
+  kernelUnreadMark = 0;
+  /** `local|port|remote|port`, cached for kernel matching once the socket is connected. */
+  endpointKey: string | undefined = undefined;
+  /** Set when the auto-destroy policy destroyed it, so the resolution says so. */
+  destroyedByPolicy = false;
   /** The open leak, if this socket is one now. */
   leak: SocketLeak | undefined = undefined;
   /** Last request carried by the socket, or the request that preceded an upgrade hand-off. */

@@ -1,5 +1,6 @@
 import { relative, sep } from 'node:path';
 import type {
+  KernelSummary,
   LeakKind,
   ServerInfo,
   SocketDirection,
@@ -32,6 +33,8 @@ export interface SocketReportData {
   byKind: Record<LeakKind, number>;
   byDirection: Record<SocketDirection, number>;
   groups: LeakGroup[];
+  /** What the last kernel check saw (Linux, after `kernelCheck()`); undefined before one. */
+  kernel: KernelSummary | undefined;
 }
 
 /** At most this many ids per group are listed; the count is always exact. */
@@ -49,7 +52,8 @@ function pathOnly(url: string): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-function whereOf(leak: SocketLeak): string {
+/** Where a leak comes from, in words: the part of its group key a person reads. */
+export function whereOf(leak: SocketLeak): string {
   const request = leak.request;
   const requestText = request === undefined ? '' : `${request.method} ${pathOnly(request.url)}`;
   if (leak.server !== undefined) {
@@ -65,10 +69,16 @@ function whereOf(leak: SocketLeak): string {
   return `to ${leak.remoteAddress ?? '?'}:${leak.remotePort ?? '?'} (no stack captured)`;
 }
 
+/** The key leaks are grouped by, in the report and in the log's per-site flood limit. */
+export function groupKeyOf(leak: SocketLeak, where = whereOf(leak)): string {
+  return `${leak.direction} ${leak.kind} ${where}`;
+}
+
 export function buildReport(
   states: Iterable<TrackedSocketState>,
   leaks: readonly SocketLeak[],
   now: number,
+  kernel?: KernelSummary,
 ): SocketReportData {
   const byState: Record<TrackedSocketState, number> = {
     open: 0,
@@ -93,7 +103,7 @@ export function buildReport(
     byKind[leak.kind]++;
     byDirection[leak.direction]++;
     const where = whereOf(leak);
-    const key = `${leak.direction} ${leak.kind} ${where}`;
+    const key = groupKeyOf(leak, where);
     const ageMs = Math.max(0, now - leak.peerEndedAt);
     let group = groups.get(key);
     if (group === undefined) {
@@ -130,6 +140,7 @@ export function buildReport(
     byKind,
     byDirection,
     groups: sorted,
+    kernel,
   };
 }
 
@@ -147,7 +158,21 @@ export function formatReport(report: SocketReportData): string {
       `(CLOSE_WAIT: the peer closed, this process did not) of ${report.tracked} tracked, ` +
       `in ${report.groups.length} group${report.groups.length === 1 ? '' : 's'}`,
   ];
-  if (report.groups.length === 0) return lines[0]!;
+  const kernelLines: string[] = [];
+  if (report.kernel !== undefined) {
+    const { closeWait, unattributed } = report.kernel;
+    kernelLines.push(
+      `kernel: ${closeWait} CLOSE_WAIT socket${closeWait === 1 ? '' : 's'} in this process, ` +
+        `${unattributed.length} not announced by any channel (unattributed)`,
+    );
+    for (const row of unattributed) {
+      kernelLines.push(
+        `  unattributed ${row.localAddress}:${row.localPort} <- ${row.remoteAddress}:${row.remotePort}` +
+          ` (${row.receiveQueue} bytes unread)`,
+      );
+    }
+  }
+  if (report.groups.length === 0) return [...lines, ...kernelLines].join('\n');
   const rows = report.groups.map((group) => [
     String(group.count),
     formatAge(group.oldestAgeMs),
@@ -171,5 +196,5 @@ export function formatReport(report: SocketReportData): string {
       .join('  ');
   lines.push(pad(header));
   for (const row of rows) lines.push(pad(row));
-  return lines.join('\n');
+  return [...lines, ...kernelLines].join('\n');
 }

@@ -1,14 +1,33 @@
 import type { Server, Socket } from 'node:net';
+import { DestroyPolicy } from './auto-destroy.js';
 import { Discovery, type DiscoverySink } from './discovery.js';
-import { buildLeak, judgeHalfClosed, markProgress, toEpoch, unconsumedFinBytes } from './leak.js';
+import { snapshotKernel } from './kernel/kernel-check.js';
+import { kernelViewUnsupported } from './kernel/process-sockets.js';
+import {
+  buildLeak,
+  describeRecord,
+  judgeHalfClosed,
+  markProgress,
+  toEpoch,
+  unconsumedFinBytes,
+} from './leak.js';
 import type { ResolvedOptions } from './options.js';
 import { ServerRecord, SocketRecord } from './record.js';
 import { captureStack, type StackHolder } from './stack.js';
-import type { LeakKind, LeakResolution, SocketDirection, SocketLeak } from './types.js';
+import type {
+  DestroyInfo,
+  KernelCheckResult,
+  KernelSummary,
+  LeakKind,
+  LeakResolution,
+  SocketDirection,
+  SocketLeak,
+} from './types.js';
 
 export interface TrackerEvents {
   leak(leak: SocketLeak): void;
   resolved(leak: SocketLeak, resolution: LeakResolution): void;
+  destroyed(leak: SocketLeak, info: DestroyInfo): void;
   failed(error: unknown): void;
 }
 
@@ -39,6 +58,13 @@ export class Tracker implements DiscoverySink {
   private stackBoost = 0;
   private dueTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private kernelTimer: NodeJS.Timeout | undefined;
+  private kernelCheckInFlight: Promise<KernelCheckResult> | undefined;
+  /** Sockets the last kernel check showed in CLOSE_WAIT with the FIN still unread by Node. */
+  private kernelSuspects = new Set<SocketRecord>();
+  /** What the last kernel check saw, for report(). */
+  lastKernel: KernelSummary | undefined;
+  private readonly policy: DestroyPolicy | undefined;
   private readonly discovery: Discovery;
   private readonly onEnd: (this: Socket) => void;
   private readonly onClose: (this: Socket) => void;
@@ -81,6 +107,14 @@ export class Tracker implements DiscoverySink {
         this.failed(error);
       }
     };
+    this.policy =
+      options.autoDestroy === undefined
+        ? undefined
+        : new DestroyPolicy(options.autoDestroy, {
+            stillLeaking: (record) => this.stillLeaking(record),
+            act: (record, leak, dryRun) => this.destroyByPolicy(record, leak, dryRun),
+            failed: (error) => this.failed(error),
+          });
     this.discovery = new Discovery(
       this,
       options.patchSocketConnect,
@@ -95,6 +129,14 @@ export class Tracker implements DiscoverySink {
     this.discovery.start();
     this.sweepTimer = setInterval(this.onSweep, this.options.sweepIntervalMs);
     this.sweepTimer.unref();
+    if (this.options.kernelCheckIntervalMs > 0 && kernelViewUnsupported() === undefined) {
+      this.kernelTimer = setInterval(() => {
+        if (this.kernelCheckInFlight === undefined) {
+          this.kernelCheck().catch((error: unknown) => this.failed(error));
+        }
+      }, this.options.kernelCheckIntervalMs);
+      this.kernelTimer.unref();
+    }
   }
 
   stop(): void {
@@ -102,9 +144,13 @@ export class Tracker implements DiscoverySink {
     this.running = false;
     this.discovery.stop();
     clearInterval(this.sweepTimer);
+    clearInterval(this.kernelTimer);
     clearTimeout(this.dueTimer);
     this.sweepTimer = undefined;
+    this.kernelTimer = undefined;
     this.dueTimer = undefined;
+    this.policy?.stop();
+    this.kernelSuspects.clear();
     for (const record of this.tracked) this.release(record);
     this.tracked.clear();
     this.halfClosed.clear();
@@ -253,7 +299,9 @@ export class Tracker implements DiscoverySink {
     record.peerEndedAt = now;
     // 'end' means everything before the FIN was consumed at last.
     record.finUnreadSince = 0;
-    if (record.leak?.kind === 'unconsumed-fin') this.resolve(record, 'consumed', now);
+    record.kernelFinSince = 0;
+    const kind = record.leak?.kind;
+    if (kind === 'unconsumed-fin' || kind === 'unread-fin') this.resolve(record, 'consumed', now);
     markProgress(record);
     this.enqueue(record, now);
   }
@@ -297,8 +345,13 @@ export class Tracker implements DiscoverySink {
         continue;
       }
       if (record.finUnreadSince === 0 || unread !== record.finUnreadLength) {
-        // First sight of the unread FIN, or the app consumed some of what is in front of it.
-        if (record.leak?.kind === 'unconsumed-fin') this.resolve(record, 'consumed', now);
+        // First sight of the unread FIN, or the app consumed some of what is in front of it
+        // (a FIN the kernel held is now read by Node: that is progress too).
+        const kind = record.leak?.kind;
+        if (kind === 'unconsumed-fin' || kind === 'unread-fin') {
+          this.resolve(record, 'consumed', now);
+        }
+        record.kernelFinSince = 0;
         record.finUnreadSince = now;
         record.finUnreadLength = unread;
       } else if (record.leak === undefined && now - record.finUnreadSince >= graceMs) {
@@ -321,6 +374,7 @@ export class Tracker implements DiscoverySink {
       }
     }
     this.events.leak(leak);
+    this.policy?.consider(record, now);
   }
 
   private resolve(record: SocketRecord, reason: LeakResolution['reason'], now: number): void {
@@ -328,6 +382,7 @@ export class Tracker implements DiscoverySink {
     if (leak === undefined) return;
     record.leak = undefined;
     this.leaked.delete(record);
+    this.policy?.forget(record);
     this.events.resolved(leak, { reason, resolvedAt: toEpoch(now) });
   }
 
@@ -336,7 +391,112 @@ export class Tracker implements DiscoverySink {
     if (record === undefined) return;
     this.tracked.delete(record);
     this.halfClosed.delete(record);
+    this.kernelSuspects.delete(record);
     this.discovery.release(socket);
-    if (record.leak !== undefined) this.resolve(record, 'closed', performance.now());
+    if (record.leak !== undefined) {
+      this.resolve(record, record.destroyedByPolicy ? 'destroyed' : 'closed', performance.now());
+    }
+  }
+
+  // ---- auto-destroy ---------------------------------------------------------------------
+
+  /** The policy acts only on what is still a leak of the same kind when its time comes. */
+  private stillLeaking(record: SocketRecord): boolean {
+    const kind = record.leak?.kind;
+    if (kind === 'half-closed' || kind === 'end-stuck') return judgeHalfClosed(record) === kind;
+    if (kind === 'unconsumed-fin') {
+      return unconsumedFinBytes(record.socket) === record.finUnreadLength;
+    }
+    if (kind === 'unread-fin') {
+      return record.peerEndedAt === 0 && unconsumedFinBytes(record.socket) === -1;
+    }
+    return false;
+  }
+
+  private destroyByPolicy(record: SocketRecord, leak: SocketLeak, dryRun: boolean): void {
+    if (!dryRun) {
+      record.destroyedByPolicy = true;
+      record.socket.destroy();
+    }
+    this.events.destroyed(leak, { dryRun, destroyedAt: Date.now() });
+  }
+
+  // ---- kernel view ----------------------------------------------------------------------
+
+  /** One comparison with the kernel's table; concurrent calls share the one in flight. */
+  kernelCheck(): Promise<KernelCheckResult> {
+    this.kernelCheckInFlight ??= this.runKernelCheck().finally(() => {
+      this.kernelCheckInFlight = undefined;
+    });
+    return this.kernelCheckInFlight;
+  }
+
+  private async runKernelCheck(): Promise<KernelCheckResult> {
+    const started = performance.now();
+    const unsupported = kernelViewUnsupported();
+    if (unsupported !== undefined) {
+      return {
+        supported: false,
+        reason: unsupported,
+        checkedAt: Date.now(),
+        durationMs: 0,
+        closeWait: 0,
+        confirmed: [],
+        hidden: [],
+        unattributed: [],
+      };
+    }
+    const snapshot = await snapshotKernel(this.tracked);
+    const now = performance.now();
+    const confirmed: SocketLeak[] = [];
+    const hidden: KernelCheckResult['hidden'] = [];
+    const suspects = new Set<SocketRecord>();
+    for (const { record, row } of snapshot.matched) {
+      if (!this.tracked.has(record)) continue; // closed while we read /proc
+      const leak = record.leak;
+      if (leak !== undefined && leak.kind !== 'unread-fin') {
+        confirmed.push(leak);
+        continue;
+      }
+      // Node has seen the FIN: its own rules (grace timer, sweep) are already on it.
+      if (record.peerEndedAt !== 0 || unconsumedFinBytes(record.socket) !== -1) continue;
+      suspects.add(record);
+      if (record.kernelFinSince === 0 || row.receiveQueue < record.kernelUnreadMark) {
+        // First sight, or the app read some of what sits in front of the FIN.
+        if (leak !== undefined) this.resolve(record, 'consumed', now);
+        record.kernelFinSince = now;
+        record.kernelUnreadMark = row.receiveQueue;
+      } else if (leak === undefined && now - record.kernelFinSince >= this.options.graceMs) {
+        this.declare(record, 'unread-fin', now);
+      }
+      hidden.push({
+        socket: describeRecord(record),
+        receiveQueue: row.receiveQueue,
+        leak: record.leak,
+      });
+    }
+    for (const record of this.kernelSuspects) {
+      if (suspects.has(record)) continue;
+      // No longer CLOSE_WAIT with an unread FIN: Node read it, or the socket closed.
+      record.kernelFinSince = 0;
+      if (record.leak?.kind === 'unread-fin') this.resolve(record, 'consumed', now);
+    }
+    this.kernelSuspects = suspects;
+    const closeWait = snapshot.matched.length + snapshot.unattributed.length;
+    this.lastKernel = {
+      checkedAt: Date.now(),
+      closeWait,
+      unattributed: snapshot.unattributed,
+    };
+    return {
+      supported: true,
+      reason: undefined,
+      checkedAt: this.lastKernel.checkedAt,
+      durationMs: performance.now() - started,
+      closeWait,
+      confirmed,
+      hidden,
+      unattributed: snapshot.unattributed,
+    };
   }
 }

@@ -1,3 +1,5 @@
+import type { KernelSocketRow } from './kernel/proc-net-tcp.js';
+
 /**
  * - `half-closed`: the peer's FIN was seen (`'end'`), the app called neither `end()` nor
  *   `destroy()`, and nothing was written for `graceMs`.
@@ -93,8 +95,11 @@ export interface TrackedSocket {
 }
 
 export interface LeakResolution {
-  /** `closed`: the app closed the socket; `consumed`: it read past the FIN at last. */
-  reason: 'closed' | 'consumed';
+  /**
+   * `closed`: the app closed the socket; `consumed`: it read past the FIN at last;
+   * `destroyed`: the auto-destroy policy closed it.
+   */
+  reason: 'closed' | 'consumed' | 'destroyed';
   resolvedAt: number;
 }
 
@@ -109,4 +114,34 @@ export interface SocketMonitorEvents {
   'leak-resolved': [leak: SocketLeak, resolution: LeakResolution];
   /** The auto-destroy policy destroyed (or, in dry-run, would have destroyed) a leak. */
   destroy: [leak: SocketLeak, info: DestroyInfo];
+}
+
+/** A TCP socket as /proc/net/tcp shows it. */
+export type { KernelSocketRow as KernelSocket } from './kernel/proc-net-tcp.js';
+
+/** What the last kernel check saw, as report() carries it. */
+export interface KernelSummary {
+  checkedAt: number;
+  /** CLOSE_WAIT sockets of this process. */
+  closeWait: number;
+  /** CLOSE_WAIT sockets of this process that no tracked socket accounts for. */
+  unattributed: KernelSocketRow[];
+}
+
+export interface KernelCheckResult {
+  /** False off Linux (no /proc): `reason` says why, and every list is empty. */
+  supported: boolean;
+  reason: string | undefined;
+  checkedAt: number;
+  durationMs: number;
+  /** CLOSE_WAIT sockets of this process. */
+  closeWait: number;
+  /** Leaks Node found that the kernel confirms are in CLOSE_WAIT. */
+  confirmed: SocketLeak[];
+  /**
+   * Tracked sockets in CLOSE_WAIT whose FIN Node has not read (a paused reader). Each becomes an
+   * `unread-fin` leak once a later check, `graceMs` on, sees no reading progress.
+   */
+  hidden: Array<{ socket: SocketDetail; receiveQueue: number; leak: SocketLeak | undefined }>;
+  unattributed: KernelSocketRow[];
 }

@@ -1,0 +1,150 @@
+import { relative, sep } from 'node:path';
+import { locationOf } from './stack.js';
+import type { LeakKind, SocketDetail } from './types.js';
+
+/** What was wrong with a socket a test left behind; `open` only in mode `'open'`. */
+export type LeakedSocketKind = LeakKind | 'open';
+
+/** A socket a test (or scope) left behind, as an assertion found it. */
+export interface LeakedSocket extends SocketDetail {
+  kind: LeakedSocketKind;
+}
+
+/** Which sockets an assertion blamed: half-closed ones only, or every one still open. */
+export type SocketLeakMode = 'close-wait' | 'open';
+
+/**
+ * Thrown by `assertNoSocketLeaks()` and `scope.assert()`: the message lists each socket with its
+ * kind, direction, addresses, creation site and stack; `leaks` holds the same as data.
+ */
+export class SocketLeakError extends Error {
+  readonly code = 'ERR_CLOSEWAIT_SOCKET_LEAK';
+  readonly leaks: LeakedSocket[];
+  readonly mode: SocketLeakMode;
+
+  constructor(leaks: LeakedSocket[], mode: SocketLeakMode, timeoutMs: number) {
+    super(formatLeaks(leaks, mode, timeoutMs));
+    this.name = 'SocketLeakError';
+    this.leaks = leaks;
+    this.mode = mode;
+  }
+}
+
+/** Thrown when the monitor an assertion relies on was stopped: it could no longer see sockets. */
+export class SocketMonitorStoppedError extends Error {
+  readonly code = 'ERR_CLOSEWAIT_MONITOR_STOPPED';
+
+  constructor() {
+    super(
+      'closewait: the monitor given as option "monitor" was stopped before the assertion; ' +
+        'a stopped monitor sees no socket, so it cannot prove that none leaked',
+    );
+    this.name = 'SocketMonitorStoppedError';
+  }
+}
+
+function shortPath(location: string): string {
+  if (!location.startsWith(sep)) return location;
+  const shorter = relative(process.cwd(), location);
+  return shorter.startsWith('..') ? location : shorter;
+}
+
+function endpoint(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return '?';
+  return address.includes(':') ? `[${address}]:${port ?? '?'}` : `${address}:${port ?? '?'}`;
+}
+
+function headline(leak: LeakedSocket): string {
+  const local = endpoint(leak.localAddress, leak.localPort);
+  const remote = endpoint(leak.remoteAddress, leak.remotePort);
+  const tls = leak.tls ? 'TLS ' : '';
+  const arrow = leak.direction === 'server' ? `${local} <- ${remote}` : `${local} -> ${remote}`;
+  return `${leak.kind} · ${tls}${leak.direction} socket ${arrow}`;
+}
+
+function agoMs(time: number | undefined, now: number): string {
+  return time === undefined ? '' : ` ${Math.max(0, now - time)} ms ago`;
+}
+
+function explanation(leak: LeakedSocket, now: number): string {
+  switch (leak.kind) {
+    case 'half-closed':
+      return `the peer closed its side${agoMs(leak.peerEndedAt, now)}; this side never called end() or destroy()`;
+    case 'end-stuck':
+      return `the peer closed its side${agoMs(leak.peerEndedAt, now)}; this side's FIN waits behind ${leak.pendingWriteBytes} bytes the peer does not read`;
+    case 'unconsumed-fin':
+      return `the peer closed its side, but ${leak.unreadBytes} bytes in front of its FIN were never read, so 'end' never came`;
+    case 'unread-fin':
+      return `the kernel holds the peer's FIN behind bytes this side never read`;
+    case 'open':
+      return `still open${agoMs(leak.createdAt, now).replace(' ago', ' after it was created')}`;
+  }
+}
+
+function whereLines(leak: LeakedSocket): string[] {
+  const lines: string[] = [];
+  const request = leak.request;
+  if (leak.server !== undefined) {
+    const { listenSite } = leak.server;
+    const listen = listenSite === undefined ? '' : `, listen() at ${shortPath(listenSite)}`;
+    lines.push(`accepted by server ${endpoint(leak.server.address, leak.server.port)}${listen}`);
+  } else {
+    const site = leak.appSite ?? leak.site;
+    if (site !== undefined) lines.push(`created at ${shortPath(site)}`);
+  }
+  if (request !== undefined) {
+    const handoff = request.handoff === undefined ? '' : ` (handed over on '${request.handoff}')`;
+    lines.push(`request ${request.method} ${request.url}${handoff}`);
+  }
+  return lines;
+}
+
+function isAppFrame(frame: string): boolean {
+  const location = locationOf(frame);
+  return (
+    location !== undefined &&
+    /:\d+:\d+$/.test(location) &&
+    !location.startsWith('node:') &&
+    !location.includes('/node_modules/') &&
+    !location.includes('\\node_modules\\')
+  );
+}
+
+/**
+ * The frames down to the last one of the app: below it only the test runner and Node's task
+ * queue remain, twenty-odd lines that would bury the ones that matter.
+ */
+function stackLines(leak: LeakedSocket): string[] {
+  if (leak.stack === undefined) {
+    return ["no creation stack: the monitor samples stacks; give it stacks: 'all'"];
+  }
+  const frames = leak.stack
+    .split('\n')
+    .map((frame) => frame.trim())
+    // Our diagnostics channel handler's caller: always there, never news.
+    .filter((frame) => frame !== '' && !frame.includes('(node:diagnostics_channel:'));
+  let shown = frames.length;
+  while (shown > 0 && !isAppFrame(frames[shown - 1]!)) shown--;
+  if (shown === 0) shown = frames.length;
+  const lines = frames.slice(0, shown).map((frame) => `  ${frame}`);
+  if (shown < frames.length)
+    lines.push(`  … ${frames.length - shown} frames of Node and node_modules`);
+  const label = leak.server === undefined ? 'creation stack:' : 'stack of the listen() call:';
+  return [label, ...lines];
+}
+
+function formatLeaks(leaks: LeakedSocket[], mode: SocketLeakMode, timeoutMs: number): string {
+  const now = Date.now();
+  const count = leaks.length === 1 ? '1 socket' : `${leaks.length} sockets`;
+  const what = mode === 'open' ? 'left open' : 'left half-closed (CLOSE_WAIT)';
+  const parts = [`closewait: ${count} ${what}, still there after waiting ${timeoutMs} ms`];
+  leaks.forEach((leak, index) => {
+    const body = [explanation(leak, now), ...whereLines(leak), ...stackLines(leak)];
+    parts.push(`\n${index + 1}) ${headline(leak)}\n${body.map((line) => `   ${line}`).join('\n')}`);
+  });
+  parts.push(
+    '\nClose these sockets before the test ends, or ignore known long-lived ones ' +
+      '(options ignore.sites, ignore.ports, ignore.match).',
+  );
+  return parts.join('\n');
+}

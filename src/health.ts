@@ -1,0 +1,271 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SocketMonitor } from './monitor.js';
+import { invalidOption } from './options.js';
+import type { LeakGroup } from './report.js';
+import type { LeakKind, SocketDirection, SocketLeak, TrackedSocketState } from './types.js';
+
+export interface HealthOptions {
+  /** Leaks at which the check says `warn` (HTTP 200). Default 1. */
+  warnAt?: number;
+  /** Leaks at which the check says `fail` (HTTP 503). Default 100; `Infinity` never fails. */
+  failAt?: number;
+  /**
+   * Add each leak group's site, stack and socket addresses. Default false: a health check is
+   * often reachable from outside, and stacks, file paths and peer addresses map the app's
+   * internals for anyone who can call it.
+   */
+  verbose?: boolean;
+}
+
+export interface ResolvedHealthOptions {
+  warnAt: number;
+  failAt: number;
+  verbose: boolean;
+}
+
+export type HealthStatus = 'pass' | 'warn' | 'fail';
+
+/** One group of leaks in a verbose payload. */
+export interface HealthLeakGroup {
+  where: string;
+  kind: LeakKind;
+  direction: SocketDirection;
+  count: number;
+  oldestAgeMs: number;
+  site: string | undefined;
+  appSite: string | undefined;
+  stack: string | undefined;
+  /** The group's first leaks (at most 20); `count` is always exact. */
+  sockets: Array<{
+    id: number;
+    localAddress: string | undefined;
+    localPort: number | undefined;
+    remoteAddress: string | undefined;
+    remotePort: number | undefined;
+  }>;
+}
+
+/** The `closewait:leaks` check, as the application/health+json draft shapes a check. */
+export interface HealthCheck {
+  componentType: 'component';
+  observedValue: number;
+  observedUnit: 'sockets';
+  status: HealthStatus;
+  /** ISO 8601, when the value was observed. */
+  time: string;
+  /** Present unless `pass`. */
+  output?: string;
+  tracked: number;
+  byState: Record<TrackedSocketState, number>;
+  byKind: Record<LeakKind, number>;
+  byDirection: Record<SocketDirection, number>;
+  /** Verbose only; at most 20 groups, largest first. */
+  groups?: HealthLeakGroup[];
+}
+
+/** draft-inadarei-api-health-check: `status` and `checks`, keyed `component:measurement`. */
+export interface HealthPayload {
+  status: HealthStatus;
+  description: string;
+  checks: { 'closewait:leaks': [HealthCheck] };
+}
+
+export const HEALTH_CONTENT_TYPE = 'application/health+json';
+const ALLOWED_METHODS = 'GET, HEAD, OPTIONS';
+const MAX_GROUPS = 20;
+const DESCRIPTION = 'CLOSE_WAIT socket leaks in this process (closewait)';
+
+function checkThreshold(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    value < 1 ||
+    (Number.isFinite(value) && !Number.isInteger(value))
+  ) {
+    throw invalidOption(name, 'an integer of at least 1, or Infinity', value);
+  }
+  return value;
+}
+
+export function resolveHealthOptions(options: unknown): ResolvedHealthOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidOption('health options', 'an object', options);
+  }
+  const given = options as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (key !== 'warnAt' && key !== 'failAt' && key !== 'verbose') {
+      throw invalidOption(
+        key,
+        'a known health option: warnAt, failAt, verbose (typo?)',
+        given[key],
+      );
+    }
+  }
+  const warnAt = checkThreshold('warnAt', given.warnAt, 1);
+  const failAt = checkThreshold('failAt', given.failAt, 100);
+  if (warnAt > failAt) {
+    throw invalidOption('warnAt', `at most failAt (${failAt})`, warnAt);
+  }
+  const verbose = given.verbose ?? false;
+  if (typeof verbose !== 'boolean') throw invalidOption('verbose', 'a boolean', verbose);
+  return { warnAt, failAt, verbose };
+}
+
+/** Duck-typed: two copies of closewait in one app make `instanceof` lie. */
+export function checkMonitor(monitor: unknown): SocketMonitor {
+  const candidate = monitor as Partial<SocketMonitor> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.report !== 'function' ||
+    typeof candidate.leaks !== 'function'
+  ) {
+    throw invalidOption('monitor', 'a SocketMonitor from createSocketMonitor()', monitor);
+  }
+  return monitor as SocketMonitor;
+}
+
+function groupsOf(monitor: SocketMonitor, groups: readonly LeakGroup[]) {
+  const byId = new Map<number, SocketLeak>();
+  for (const leak of monitor.leaks()) byId.set(leak.id, leak);
+  return groups.slice(0, MAX_GROUPS).map(
+    (group): HealthLeakGroup => ({
+      where: group.where,
+      kind: group.kind,
+      direction: group.direction,
+      count: group.count,
+      oldestAgeMs: Math.round(group.oldestAgeMs),
+      site: group.site,
+      appSite: group.appSite,
+      stack: group.stack,
+      sockets: group.leakIds.map((id) => {
+        const leak = byId.get(id);
+        return {
+          id,
+          localAddress: leak?.localAddress,
+          localPort: leak?.localPort,
+          remoteAddress: leak?.remoteAddress,
+          remotePort: leak?.remotePort,
+        };
+      }),
+    }),
+  );
+}
+
+function outputOf(status: HealthStatus, leaked: number, running: boolean): string | undefined {
+  if (!running) return 'closewait is not running: leaks are not being watched (call start())';
+  if (status === 'pass') return undefined;
+  return (
+    `${leaked} CLOSE_WAIT socket leak${leaked === 1 ? '' : 's'}: ` +
+    'the peer closed the connection and this process never closed its socket'
+  );
+}
+
+/** The payload and its HTTP status: 200 for pass and warn, 503 for fail. */
+export function buildHealth(
+  monitor: SocketMonitor,
+  options: ResolvedHealthOptions,
+  now = Date.now(),
+): { httpStatus: 200 | 503; payload: HealthPayload } {
+  const report = monitor.report();
+  const leaked = report.leaked;
+  const running = monitor.running;
+  // A stopped monitor sees no leaks: `pass` would be a lie, `fail` would restart a healthy app.
+  let status: HealthStatus =
+    leaked >= options.failAt ? 'fail' : leaked >= options.warnAt ? 'warn' : 'pass';
+  if (!running && status === 'pass') status = 'warn';
+  const check: HealthCheck = {
+    componentType: 'component',
+    observedValue: leaked,
+    observedUnit: 'sockets',
+    status,
+    time: new Date(now).toISOString(),
+    tracked: report.tracked,
+    byState: report.byState,
+    byKind: report.byKind,
+    byDirection: report.byDirection,
+  };
+  const output = outputOf(status, leaked, running);
+  if (output !== undefined) check.output = output;
+  if (options.verbose) check.groups = groupsOf(monitor, report.groups);
+  return {
+    httpStatus: status === 'fail' ? 503 : 200,
+    payload: { status, description: DESCRIPTION, checks: { 'closewait:leaks': [check] } },
+  };
+}
+
+/**
+ * Used when the check itself broke: `warn`, not `fail`, so a bug in closewait never gets a
+ * healthy app restarted by its orchestrator.
+ */
+function brokenHealth(now: number): { httpStatus: 200; payload: object } {
+  return {
+    httpStatus: 200,
+    payload: {
+      status: 'warn',
+      description: DESCRIPTION,
+      checks: {
+        'closewait:leaks': [
+          {
+            componentType: 'component',
+            status: 'warn',
+            time: new Date(now).toISOString(),
+            output: 'closewait could not compute the check (internal error)',
+          },
+        ],
+      },
+    },
+  };
+}
+
+/** `buildHealth`, which never throws. */
+export function safeHealth(monitor: SocketMonitor, options: ResolvedHealthOptions) {
+  const now = Date.now();
+  try {
+    return buildHealth(monitor, options, now);
+  } catch {
+    return brokenHealth(now);
+  }
+}
+
+/**
+ * A request handler for node:http and Express: `app.get('/health/sockets', healthHandler(m))`.
+ * Answers GET and HEAD with the application/health+json payload, OPTIONS with 204, anything
+ * else with 405. It reads neither the path nor the query, so no query string can turn on
+ * verbose output; it never throws.
+ */
+export function healthHandler(
+  monitor: SocketMonitor,
+  options?: HealthOptions,
+): (request: IncomingMessage, response: ServerResponse) => void {
+  checkMonitor(monitor);
+  const resolved = resolveHealthOptions(options);
+  return function closewaitHealth(request, response) {
+    try {
+      const method = request.method;
+      response.setHeader('Cache-Control', 'no-store');
+      if (method !== 'GET' && method !== 'HEAD') {
+        response.statusCode = method === 'OPTIONS' ? 204 : 405;
+        response.setHeader('Allow', ALLOWED_METHODS);
+        response.end();
+        return;
+      }
+      const { httpStatus, payload } = safeHealth(monitor, resolved);
+      const body = JSON.stringify(payload);
+      response.statusCode = httpStatus;
+      response.setHeader('Content-Type', HEALTH_CONTENT_TYPE);
+      response.setHeader('Content-Length', Buffer.byteLength(body));
+      response.end(method === 'HEAD' ? undefined : body);
+    } catch {
+      // The response was already sent or torn down (a client gone): nothing left to answer.
+      try {
+        if (!response.headersSent) response.statusCode = 500;
+        if (!response.writableEnded) response.end();
+      } catch {
+        // Same: nothing to do without throwing into the server.
+      }
+    }
+  };
+}

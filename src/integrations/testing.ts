@@ -1,0 +1,288 @@
+/**
+ * Test-suite assertions, for any runner: `assertNoSocketLeaks()` checks every socket the monitor
+ * tracks, `socketLeakScope()` only those created after the scope. Both judge the sockets' live
+ * state, so a leak fails the test at once instead of after the monitor's `graceMs`.
+ */
+import {
+  type LeakedSocket,
+  type LeakedSocketKind,
+  SocketLeakError,
+  type SocketLeakMode,
+  SocketMonitorStoppedError,
+} from '../errors.js';
+import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
+import { invalidOption } from '../options.js';
+import type { SocketDetail, TrackedSocket, TrackedSocketState } from '../types.js';
+
+export {
+  type LeakedSocket,
+  type LeakedSocketKind,
+  SocketLeakError,
+  type SocketLeakMode,
+  SocketMonitorStoppedError,
+};
+
+/** Sockets an assertion never blames: known long-lived ones (a database pool, a shared server). */
+export interface SocketLeakIgnore {
+  /**
+   * Creation sites: a string is looked for in the socket's site, appSite and stack (for accepted
+   * sockets, the server's listen() stack); a RegExp is tested against each of them.
+   */
+  sites?: ReadonlyArray<string | RegExp>;
+  /** Ports, local or remote: `[5432]` ignores every connection to or from port 5432. */
+  ports?: readonly number[];
+  /** Ignores the sockets for which it returns true. */
+  match?: (socket: SocketDetail) => boolean;
+}
+
+export interface SocketLeakAssertOptions {
+  /**
+   * `'close-wait'` (default): a socket is a leak when the peer closed its side and this side did
+   * not (half-closed, end-stuck, or a FIN behind bytes never read). `'open'`: every socket still
+   * open is a leak.
+   */
+  mode?: SocketLeakMode;
+  /**
+   * How long to wait for leaking sockets to close by themselves before failing, in ms; the
+   * assertion returns as soon as none is left. Default 500: a socket the test destroyed closes
+   * on a later tick, and a FIN in flight takes a loop turn or two.
+   */
+  timeoutMs?: number;
+  ignore?: SocketLeakIgnore;
+}
+
+export interface SocketLeakCheckOptions extends SocketLeakAssertOptions {
+  /**
+   * The monitor whose sockets are checked; it must be running. Default: one monitor shared by
+   * the process, started when `closewait/testing` is first imported, with every stack captured.
+   */
+  monitor?: SocketMonitor;
+}
+
+interface ResolvedCheck {
+  mode: SocketLeakMode;
+  timeoutMs: number;
+  sites: Array<string | RegExp>;
+  ports: Set<number>;
+  match: ((socket: SocketDetail) => boolean) | undefined;
+}
+
+const DEFAULT_TIMEOUT_MS = 500;
+/** How often sockets that may still close are looked at again while waiting. */
+const POLL_MS = 10;
+const KNOWN_OPTIONS = new Set(['mode', 'timeoutMs', 'ignore', 'monitor']);
+const KNOWN_IGNORE = new Set(['sites', 'ports', 'match']);
+
+/**
+ * Started at import, not at the first assertion: an assertion can only judge sockets that were
+ * tracked from their creation, and a test file imports this before it opens any socket.
+ */
+let sharedMonitor: SocketMonitor | undefined;
+
+function sharedSocketMonitor(): SocketMonitor {
+  // Someone may have stopped it through a leaked reference; a stopped monitor sees nothing.
+  if (sharedMonitor === undefined || !sharedMonitor.running) {
+    sharedMonitor = createSocketMonitor({ stacks: 'all' }).start();
+  }
+  return sharedMonitor;
+}
+sharedSocketMonitor();
+
+function resolveIgnore(ignore: unknown): Pick<ResolvedCheck, 'sites' | 'ports' | 'match'> {
+  const resolved: Pick<ResolvedCheck, 'sites' | 'ports' | 'match'> = {
+    sites: [],
+    ports: new Set(),
+    match: undefined,
+  };
+  if (ignore === undefined) return resolved;
+  if (typeof ignore !== 'object' || ignore === null || Array.isArray(ignore)) {
+    throw invalidOption('ignore', 'an object { sites, ports, match }', ignore);
+  }
+  const given = ignore as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!KNOWN_IGNORE.has(key)) throw invalidOption(`ignore.${key}`, 'a known option', given[key]);
+  }
+  if (given.sites !== undefined) {
+    if (!Array.isArray(given.sites)) {
+      throw invalidOption('ignore.sites', 'an array of strings or RegExps', given.sites);
+    }
+    given.sites.forEach((site: unknown, index) => {
+      if (typeof site === 'string' && site !== '') resolved.sites.push(site);
+      // A global or sticky RegExp keeps lastIndex between test() calls: a copy without those
+      // flags matches the same way every time.
+      else if (site instanceof RegExp) {
+        resolved.sites.push(new RegExp(site.source, site.flags.replace(/[gy]/g, '')));
+      } else throw invalidOption(`ignore.sites[${index}]`, 'a non-empty string or a RegExp', site);
+    });
+  }
+  if (given.ports !== undefined) {
+    if (!Array.isArray(given.ports)) {
+      throw invalidOption('ignore.ports', 'an array of port numbers', given.ports);
+    }
+    given.ports.forEach((port: unknown, index) => {
+      if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) {
+        throw invalidOption(`ignore.ports[${index}]`, 'an integer from 1 to 65535', port);
+      }
+      resolved.ports.add(port);
+    });
+  }
+  if (given.match !== undefined && typeof given.match !== 'function') {
+    throw invalidOption('ignore.match', 'a function (socket) => boolean', given.match);
+  }
+  resolved.match = given.match as ResolvedCheck['match'];
+  return resolved;
+}
+
+function resolveCheck(options: unknown, allowMonitor: boolean): ResolvedCheck {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidOption('options', 'an object', options);
+  }
+  const given = options as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!KNOWN_OPTIONS.has(key) || (key === 'monitor' && !allowMonitor)) {
+      throw invalidOption(key, 'a known option (typo?)', given[key]);
+    }
+  }
+  const mode = given.mode ?? 'close-wait';
+  if (mode !== 'close-wait' && mode !== 'open') {
+    throw invalidOption('mode', `'close-wait' or 'open'`, mode);
+  }
+  const timeoutMs = given.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw invalidOption('timeoutMs', 'a finite number of ms, 0 or more', timeoutMs);
+  }
+  return { mode, timeoutMs, ...resolveIgnore(given.ignore) };
+}
+
+function resolveMonitor(monitor: unknown): SocketMonitor {
+  if (monitor === undefined) return sharedSocketMonitor();
+  const candidate = monitor as Partial<SocketMonitor> | null;
+  // Duck-typed: two copies of closewait in one tree would fail an instanceof check.
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.sockets !== 'function' ||
+    typeof candidate.describe !== 'function' ||
+    typeof candidate.leaks !== 'function'
+  ) {
+    throw invalidOption('monitor', 'a SocketMonitor from createSocketMonitor()', monitor);
+  }
+  if (candidate.running !== true) {
+    throw invalidOption('monitor', 'a started monitor (call .start())', 'a stopped monitor');
+  }
+  return monitor as SocketMonitor;
+}
+
+/** States that are a leak in mode 'close-wait': the peer closed its side, this side did not. */
+const HALF_CLOSED_STATES: ReadonlySet<TrackedSocketState> = new Set([
+  'peer-ended',
+  'fin-unconsumed',
+  'leaked',
+]);
+
+function isIgnored(socket: TrackedSocket, detail: SocketDetail, check: ResolvedCheck): boolean {
+  if (socket.localPort !== undefined && check.ports.has(socket.localPort)) return true;
+  if (socket.remotePort !== undefined && check.ports.has(socket.remotePort)) return true;
+  if (check.sites.length > 0) {
+    const texts = [detail.site, detail.appSite, detail.stack].filter(
+      (text): text is string => text !== undefined,
+    );
+    for (const pattern of check.sites) {
+      const found =
+        typeof pattern === 'string'
+          ? texts.some((text) => text.includes(pattern))
+          : texts.some((text) => pattern.test(text));
+      if (found) return true;
+    }
+  }
+  return check.match?.(detail) === true;
+}
+
+/**
+ * Names the leak from the live state. Before the monitor's grace has run out, a socket the peer
+ * ended is only `peer-ended`: with bytes still queued it waits on a peer that does not read,
+ * which is what end-stuck names; with none, this side simply never closed it (half-closed).
+ */
+function kindOf(
+  socket: TrackedSocket,
+  detail: SocketDetail,
+  monitor: SocketMonitor,
+): LeakedSocketKind {
+  if (socket.state === 'leaked') {
+    const declared = monitor.leaks().find((leak) => leak.id === socket.id);
+    if (declared !== undefined) return declared.kind;
+  }
+  if (socket.state === 'fin-unconsumed') return 'unconsumed-fin';
+  if (socket.state === 'open') return 'open';
+  return detail.pendingWriteBytes > 0 ? 'end-stuck' : 'half-closed';
+}
+
+function leaksNow(monitor: SocketMonitor, afterId: number, check: ResolvedCheck): LeakedSocket[] {
+  const found: LeakedSocket[] = [];
+  for (const socket of monitor.sockets()) {
+    if (socket.id <= afterId) continue;
+    if (check.mode === 'close-wait' && !HALF_CLOSED_STATES.has(socket.state)) continue;
+    const detail = monitor.describe(socket.id);
+    if (detail === undefined || isIgnored(socket, detail, check)) continue;
+    found.push({ ...detail, kind: kindOf(socket, detail, monitor) });
+  }
+  return found;
+}
+
+async function assertNone(monitor: SocketMonitor, afterId: number, check: ResolvedCheck) {
+  const deadline = performance.now() + check.timeoutMs;
+  for (;;) {
+    if (!monitor.running) throw new SocketMonitorStoppedError();
+    const leaks = leaksNow(monitor, afterId, check);
+    if (leaks.length === 0) return;
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) throw new SocketLeakError(leaks, check.mode, check.timeoutMs);
+    // Not unref()'d: the caller awaits this promise, and the wait is bounded by timeoutMs. An
+    // unref()'d timer would let a script's top-level `await` end with the promise unsettled.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, remaining)));
+  }
+}
+
+/** Sockets created from here on; `assert()` checks them and nothing from before. */
+export class SocketLeakScope {
+  readonly #monitor: SocketMonitor;
+  readonly #afterId: number;
+  readonly #options: SocketLeakAssertOptions;
+
+  constructor(options?: SocketLeakCheckOptions) {
+    resolveCheck(options, true);
+    this.#monitor = resolveMonitor(options?.monitor);
+    const { monitor: _monitor, ...assertOptions } = options ?? {};
+    this.#options = assertOptions;
+    // Ids grow with every socket the monitor tracks: whatever is open now has an id at most
+    // this, and every socket tracked later gets a larger one.
+    let afterId = 0;
+    for (const socket of this.#monitor.sockets()) afterId = Math.max(afterId, socket.id);
+    this.#afterId = afterId;
+  }
+
+  /**
+   * Rejects with a `SocketLeakError` when a socket created in the scope leaked; waits up to
+   * `timeoutMs` for such sockets to close first. `options` override the scope's for this call.
+   */
+  async assert(options?: SocketLeakAssertOptions): Promise<void> {
+    const check = resolveCheck({ ...this.#options, ...options }, false);
+    await assertNone(this.#monitor, this.#afterId, check);
+  }
+}
+
+/** Starts a scope: `scope.assert()` later checks only the sockets created after this call. */
+export function socketLeakScope(options?: SocketLeakCheckOptions): SocketLeakScope {
+  return new SocketLeakScope(options);
+}
+
+/**
+ * Rejects with a `SocketLeakError` when any socket the monitor tracks leaked (every socket opened
+ * since `closewait/testing` was imported, with the shared monitor); waits up to `timeoutMs` for
+ * such sockets to close first.
+ */
+export async function assertNoSocketLeaks(options?: SocketLeakCheckOptions): Promise<void> {
+  const check = resolveCheck(options, true);
+  await assertNone(resolveMonitor(options?.monitor), 0, check);
+}

@@ -1,0 +1,143 @@
+import net from 'node:net';
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { createSocketMonitor } from '../src/index.js';
+import { parseProcNetTcp } from '../src/kernel/proc-net-tcp.js';
+import { processCloseWaitRows } from '../src/kernel/process-sockets.js';
+import { expectNoLeak, GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
+import { closeAfterTest, HOST, listen, pausedReaderLeak, waitFor } from './fixtures/net.js';
+
+const linux = process.platform === 'linux';
+const hasIpv6Loopback = Object.values(os.networkInterfaces()).some((addresses) =>
+  addresses?.some((a) => a.family === 'IPv6' && a.address === '::1'),
+);
+
+describe.runIf(linux)('kernel check (Linux: reads /proc/net/tcp)', () => {
+  for (const host of hasIpv6Loopback ? [HOST, '::1'] : [HOST]) {
+    it(`finds the paused-reader leak Node cannot see, with its site (${host})`, async () => {
+      const monitor = startMonitor();
+      const { port, serverSocket } = await pausedReaderLeak(host);
+      // Node never sees this FIN: nothing is reported by the in-process rules.
+      await expectNoLeak(monitor, GRACE_MS * 2);
+      expect(serverSocket.readableEnded).toBe(false);
+
+      const first = await monitor.kernelCheck();
+      expect(first.supported).toBe(true);
+      const hidden = first.hidden.find((h) => h.socket.localPort === port);
+      expect(hidden).toBeDefined();
+      expect(hidden!.receiveQueue).toBeGreaterThan(0);
+      expect(hidden!.socket.stack).toContain('kernel-check.test.ts');
+
+      // A second check, graceMs on, with no reading progress: now it is a leak.
+      await new Promise((resolve) => setTimeout(resolve, GRACE_MS));
+      const leakEvent = nextLeak(monitor, (leak) => leak.kind === 'unread-fin');
+      const second = await monitor.kernelCheck();
+      const leak = await leakEvent;
+      expect(leak).toMatchObject({ kind: 'unread-fin', direction: 'server', localPort: port });
+      expect(leak.kernelUnreadBytes).toBeGreaterThan(0);
+      expect(leak.server?.listenSite).toContain('test/fixtures/net.ts');
+      expect(leak.stack).toContain('kernel-check.test.ts');
+      expect(second.hidden.find((h) => h.socket.localPort === port)?.leak).toBe(leak);
+
+      // Reading at last: Node reaches the FIN, and the leak resolves.
+      const resolved = waitFor(monitor, 'leak-resolved');
+      serverSocket.resume();
+      await resolved;
+    });
+  }
+
+  it('confirms in-process leaks and lists unannounced CLOSE_WAIT sockets as unattributed', async () => {
+    // A connection made before the monitor starts is never announced to it.
+    const server = net.createServer((socket) => socket.end());
+    const port = await listen(server);
+    const unseen = closeAfterTest(net.connect({ port, host: HOST, allowHalfOpen: true }));
+    unseen.resume();
+    await waitFor(unseen, 'end');
+
+    const monitor = startMonitor();
+    const halfOpen = net.createServer({ allowHalfOpen: true }, () => {});
+    const halfOpenPort = await listen(halfOpen);
+    const client = closeAfterTest(net.connect({ port: halfOpenPort, host: HOST }));
+    await waitFor(client, 'connect');
+    client.end();
+    const leak = await nextLeak(monitor);
+
+    const result = await monitor.kernelCheck();
+    expect(result.confirmed.map((l) => l.id)).toContain(leak.id);
+    expect(result.unattributed).toContainEqual(
+      expect.objectContaining({ localPort: unseen.localPort, remotePort: port, state: 'CLOSE_WAIT' }),
+    );
+    expect(result.closeWait).toBeGreaterThanOrEqual(2);
+    const report = monitor.report();
+    expect(report.kernel?.unattributed.map((row) => row.localPort)).toContain(unseen.localPort);
+    expect(String(report)).toContain('unattributed');
+  });
+
+  it('runs periodically with kernelCheckIntervalMs', async () => {
+    const monitor = startMonitor({ kernelCheckIntervalMs: 100 });
+    const { port } = await pausedReaderLeak();
+    const leak = await nextLeak(monitor, (l) => l.kind === 'unread-fin', 5000);
+    expect(leak.localPort).toBe(port);
+  });
+
+  it('agrees with the kernel for this process only', async () => {
+    const { port } = await pausedReaderLeak();
+    // The FIN reaches the kernel right after the client's end(): poll /proc until it shows.
+    let rows = await processCloseWaitRows('self');
+    const deadline = Date.now() + 2000;
+    while (!rows.some((row) => row.localPort === port) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      rows = await processCloseWaitRows('self');
+    }
+    expect(rows.find((row) => row.localPort === port)).toMatchObject({ state: 'CLOSE_WAIT' });
+  });
+});
+
+describe.skipIf(linux)('kernel check elsewhere', () => {
+  it('says it is unsupported instead of failing', async () => {
+    const monitor = createSocketMonitor().start();
+    const result = await monitor.kernelCheck();
+    monitor.stop();
+    expect(result).toMatchObject({ supported: false, hidden: [], unattributed: [] });
+    expect(result.reason).toContain('Linux');
+  });
+});
+
+describe('parsing /proc/net/tcp', () => {
+  const header =
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+  it('parses IPv4 and IPv6 rows in the kernel byte order', () => {
+    const text =
+      header +
+      '   0: 0100007F:1F90 0100007F:C350 08 00000000:0000E400 00:00000000 00000000  1000        0 4242 1 0 20 4 30 10 -1\n' +
+      '   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:C351 08 00000010:00000020 00:00000000 00000000     0        0 4243 1 0 20 4 30 10 -1\n' +
+      '   2: 0000000000000000FFFF00000100007F:0050 0000000000000000FFFF00000100007F:D000 01 00000000:00000000 00:00000000 00000000     0        0 4244 1\n';
+    const rows = parseProcNetTcp(text);
+    expect(rows).toEqual([
+      expect.objectContaining({
+        localAddress: '127.0.0.1',
+        localPort: 8080,
+        remoteAddress: '127.0.0.1',
+        remotePort: 50000,
+        state: 'CLOSE_WAIT',
+        receiveQueue: 0xe400,
+        uid: 1000,
+        inode: 4242,
+      }),
+      expect.objectContaining({ localAddress: '::1', remoteAddress: '::1', sendQueue: 16, receiveQueue: 32 }),
+      expect.objectContaining({ localAddress: '::ffff:127.0.0.1', localPort: 80, state: 'ESTABLISHED' }),
+    ]);
+    expect(parseProcNetTcp(text, '08')).toHaveLength(2);
+  });
+
+  it('skips malformed lines instead of failing', () => {
+    const text =
+      header +
+      'garbage\n' +
+      '   0: ZZZZ:1F90 0100007F:C350 08 00000000:00000000 00:00000000 00000000 0 0 1 1\n' +
+      '   1: 0100007F:1F90 0100007F:C350 08 nothex 00:00000000 00000000 0 0 1 1\n' +
+      '   2: 0100007F:1F90 0100007F:C350 08 00000000:00000000 00:00000000 00000000 0 0 77 1\n' +
+      '\n';
+    expect(parseProcNetTcp(text).map((row) => row.inode)).toEqual([77]);
+  });
+});
