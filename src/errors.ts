@@ -8,6 +8,8 @@ export type LeakedSocketKind = LeakKind | 'open';
 /** A socket a test (or scope) left behind, as an assertion found it. */
 export interface LeakedSocket extends SocketDetail {
   kind: LeakedSocketKind;
+  /** The creation stack's first frame in the test file, when the stack passes through it. */
+  testSite: string | undefined;
 }
 
 /** Which sockets an assertion blamed: half-closed ones only, or every one still open. */
@@ -91,6 +93,10 @@ function whereLines(leak: LeakedSocket): string[] {
   } else {
     const site = leak.appSite ?? leak.site;
     if (site !== undefined) lines.push(`created at ${shortPath(site)}`);
+  }
+  // A helper's line names the helper: the test's own line says which call of it leaked.
+  if (leak.testSite !== undefined && leak.testSite !== (leak.appSite ?? leak.site)) {
+    lines.push(`in the test at ${shortPath(leak.testSite)}`);
   }
   if (request !== undefined) {
     const handoff = request.handoff === undefined ? '' : ` (handed over on '${request.handoff}')`;

@@ -176,19 +176,19 @@ export function buildHealth(
   let status: HealthStatus =
     leaked >= options.failAt ? 'fail' : leaked >= options.warnAt ? 'warn' : 'pass';
   if (!running && status === 'pass') status = 'warn';
+  const output = outputOf(status, leaked, running);
   const check: HealthCheck = {
     componentType: 'component',
     observedValue: leaked,
     observedUnit: 'sockets',
     status,
     time: new Date(now).toISOString(),
+    ...(output === undefined ? {} : { output }),
     tracked: report.tracked,
     byState: report.byState,
     byKind: report.byKind,
     byDirection: report.byDirection,
   };
-  const output = outputOf(status, leaked, running);
-  if (output !== undefined) check.output = output;
   if (options.verbose) check.groups = groupsOf(monitor, report.groups);
   return {
     httpStatus: status === 'fail' ? 503 : 200,

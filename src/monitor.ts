@@ -149,6 +149,7 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
         confirmed: [],
         hidden: [],
         unattributed: [],
+        rows: [],
       };
     }
   }

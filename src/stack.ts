@@ -27,7 +27,13 @@ export function framesOf(holder: StackHolder | undefined): string | undefined {
   const text = holder?.stack;
   if (typeof text !== 'string') return undefined;
   const firstFrame = text.indexOf('\n    at ');
-  return firstFrame === -1 ? undefined : text.slice(firstFrame + 1);
+  if (firstFrame === -1) return undefined;
+  // Stacks captured in a channel subscriber start with the channel's own publish frames: they
+  // are how we listened, not where the socket came from.
+  const lines = text.slice(firstFrame + 1).split('\n');
+  let skip = 0;
+  while (skip < lines.length - 1 && lines[skip]!.includes('(node:diagnostics_channel:')) skip++;
+  return lines.slice(skip).join('\n');
 }
 
 /** `/abs/file.js:10:5` from a V8 frame line, or undefined for frames with no location. */

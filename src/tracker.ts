@@ -393,6 +393,8 @@ export class Tracker implements DiscoverySink {
     this.halfClosed.delete(record);
     this.kernelSuspects.delete(record);
     this.discovery.release(socket);
+    // An app that keeps closed sockets (a pool, a list) must not keep our records too.
+    (socket as Tagged)[this.key] = undefined;
     if (record.leak !== undefined) {
       this.resolve(record, record.destroyedByPolicy ? 'destroyed' : 'closed', performance.now());
     }
@@ -444,6 +446,7 @@ export class Tracker implements DiscoverySink {
         confirmed: [],
         hidden: [],
         unattributed: [],
+        rows: [],
       };
     }
     const snapshot = await snapshotKernel(this.tracked);
@@ -497,6 +500,10 @@ export class Tracker implements DiscoverySink {
       confirmed,
       hidden,
       unattributed: snapshot.unattributed,
+      rows: [
+        ...snapshot.matched.map(({ record, row }) => ({ ...row, socketId: record.id })),
+        ...snapshot.unattributed.map((row) => ({ ...row, socketId: undefined })),
+      ],
     };
   }
 }

@@ -144,4 +144,6 @@ export interface KernelCheckResult {
    */
   hidden: Array<{ socket: SocketDetail; receiveQueue: number; leak: SocketLeak | undefined }>;
   unattributed: KernelSocketRow[];
+  /** Every CLOSE_WAIT socket of this process, with the tracked socket's id where one matches. */
+  rows: Array<KernelSocketRow & { socketId: number | undefined }>;
 }

@@ -3,6 +3,8 @@
  * tracks, `socketLeakScope()` only those created after the scope. Both judge the sockets' live
  * state, so a leak fails the test at once instead of after the monitor's `graceMs`.
  */
+
+import { fileURLToPath } from 'node:url';
 import {
   type LeakedSocket,
   type LeakedSocketKind,
@@ -12,6 +14,7 @@ import {
 } from '../errors.js';
 import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
 import { invalidOption } from '../options.js';
+import { captureStack, framesOf, locationOf, sitesOf } from '../stack.js';
 import type { SocketDetail, TrackedSocket, TrackedSocketState } from '../types.js';
 
 export {
@@ -53,6 +56,12 @@ export interface SocketLeakAssertOptions {
 
 export interface SocketLeakCheckOptions extends SocketLeakAssertOptions {
   /**
+   * The test file: the first frame of each creation stack in it is named as the test's line.
+   * Default: the file that called `socketLeakScope()` or `assertNoSocketLeaks()`. A setup file
+   * passes the running test's file (Jest: `expect.getState().testPath`).
+   */
+  testFile?: string;
+  /**
    * The monitor whose sockets are checked; it must be running. Default: one monitor shared by
    * the process, started when `closewait/testing` is first imported, with every stack captured.
    */
@@ -70,7 +79,11 @@ interface ResolvedCheck {
 const DEFAULT_TIMEOUT_MS = 500;
 /** How often sockets that may still close are looked at again while waiting. */
 const POLL_MS = 10;
-const KNOWN_OPTIONS = new Set(['mode', 'timeoutMs', 'ignore', 'monitor']);
+const KNOWN_OPTIONS = new Set(['mode', 'timeoutMs', 'ignore']);
+/** Options that shape a scope when it is made; `assert()` cannot change them. */
+const CREATION_OPTIONS = new Set(['monitor', 'testFile']);
+/** Enough to get past our own frames (caller, scope, constructor) to the app's. */
+const CALLER_FRAMES = 12;
 const KNOWN_IGNORE = new Set(['sites', 'ports', 'match']);
 
 /**
@@ -82,7 +95,8 @@ let sharedMonitor: SocketMonitor | undefined;
 function sharedSocketMonitor(): SocketMonitor {
   // Someone may have stopped it through a leaked reference; a stopped monitor sees nothing.
   if (sharedMonitor === undefined || !sharedMonitor.running) {
-    sharedMonitor = createSocketMonitor({ stacks: 'all' }).start();
+    // No logger: the failed assertion is the report, and tests should not print leak lines.
+    sharedMonitor = createSocketMonitor({ stacks: 'all', logger: false }).start();
   }
   return sharedMonitor;
 }
@@ -133,14 +147,14 @@ function resolveIgnore(ignore: unknown): Pick<ResolvedCheck, 'sites' | 'ports' |
   return resolved;
 }
 
-function resolveCheck(options: unknown, allowMonitor: boolean): ResolvedCheck {
+function resolveCheck(options: unknown, atCreation: boolean): ResolvedCheck {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw invalidOption('options', 'an object', options);
   }
   const given = options as Record<string, unknown>;
   for (const key of Object.keys(given)) {
-    if (!KNOWN_OPTIONS.has(key) || (key === 'monitor' && !allowMonitor)) {
+    if (!KNOWN_OPTIONS.has(key) && !(atCreation && CREATION_OPTIONS.has(key))) {
       throw invalidOption(key, 'a known option (typo?)', given[key]);
     }
   }
@@ -218,23 +232,56 @@ function kindOf(
   return detail.pendingWriteBytes > 0 ? 'end-stuck' : 'half-closed';
 }
 
-function leaksNow(monitor: SocketMonitor, afterId: number, check: ResolvedCheck): LeakedSocket[] {
+/** What an assertion looks at: one monitor's sockets with ids above `afterId`. */
+interface Target {
+  monitor: SocketMonitor;
+  afterId: number;
+  testFile: string | undefined;
+}
+
+function resolveTestFile(testFile: unknown): string | undefined {
+  if (testFile === undefined) {
+    // The first frame outside closewait and node_modules: the test file, or a setup file.
+    const { appSite } = sitesOf(framesOf(captureStack(CALLER_FRAMES, resolveTestFile)));
+    return appSite?.replace(/:\d+:\d+$/, '');
+  }
+  if (typeof testFile !== 'string' || testFile === '') {
+    throw invalidOption('testFile', 'a file path or file: URL', testFile);
+  }
+  return testFile.startsWith('file:') ? fileURLToPath(testFile) : testFile;
+}
+
+function testSiteOf(stack: string | undefined, testFile: string | undefined): string | undefined {
+  if (stack === undefined || testFile === undefined) return undefined;
+  for (const frame of stack.split('\n')) {
+    const location = locationOf(frame);
+    if (location?.startsWith(`${testFile}:`)) return location;
+  }
+  return undefined;
+}
+
+function leaksNow(target: Target, check: ResolvedCheck): LeakedSocket[] {
+  const { monitor, afterId, testFile } = target;
   const found: LeakedSocket[] = [];
   for (const socket of monitor.sockets()) {
     if (socket.id <= afterId) continue;
     if (check.mode === 'close-wait' && !HALF_CLOSED_STATES.has(socket.state)) continue;
     const detail = monitor.describe(socket.id);
     if (detail === undefined || isIgnored(socket, detail, check)) continue;
-    found.push({ ...detail, kind: kindOf(socket, detail, monitor) });
+    found.push({
+      ...detail,
+      kind: kindOf(socket, detail, monitor),
+      testSite: testSiteOf(detail.stack, testFile),
+    });
   }
   return found;
 }
 
-async function assertNone(monitor: SocketMonitor, afterId: number, check: ResolvedCheck) {
+async function assertNone(target: Target, check: ResolvedCheck): Promise<void> {
   const deadline = performance.now() + check.timeoutMs;
   for (;;) {
-    if (!monitor.running) throw new SocketMonitorStoppedError();
-    const leaks = leaksNow(monitor, afterId, check);
+    if (!target.monitor.running) throw new SocketMonitorStoppedError();
+    const leaks = leaksNow(target, check);
     if (leaks.length === 0) return;
     const remaining = deadline - performance.now();
     if (remaining <= 0) throw new SocketLeakError(leaks, check.mode, check.timeoutMs);
@@ -246,20 +293,19 @@ async function assertNone(monitor: SocketMonitor, afterId: number, check: Resolv
 
 /** Sockets created from here on; `assert()` checks them and nothing from before. */
 export class SocketLeakScope {
-  readonly #monitor: SocketMonitor;
-  readonly #afterId: number;
+  readonly #target: Target;
   readonly #options: SocketLeakAssertOptions;
 
   constructor(options?: SocketLeakCheckOptions) {
     resolveCheck(options, true);
-    this.#monitor = resolveMonitor(options?.monitor);
-    const { monitor: _monitor, ...assertOptions } = options ?? {};
-    this.#options = assertOptions;
+    const { monitor: given, testFile, ...assertOptions } = options ?? {};
+    const monitor = resolveMonitor(given);
     // Ids grow with every socket the monitor tracks: whatever is open now has an id at most
     // this, and every socket tracked later gets a larger one.
     let afterId = 0;
-    for (const socket of this.#monitor.sockets()) afterId = Math.max(afterId, socket.id);
-    this.#afterId = afterId;
+    for (const socket of monitor.sockets()) afterId = Math.max(afterId, socket.id);
+    this.#target = { monitor, afterId, testFile: resolveTestFile(testFile) };
+    this.#options = assertOptions;
   }
 
   /**
@@ -267,8 +313,7 @@ export class SocketLeakScope {
    * `timeoutMs` for such sockets to close first. `options` override the scope's for this call.
    */
   async assert(options?: SocketLeakAssertOptions): Promise<void> {
-    const check = resolveCheck({ ...this.#options, ...options }, false);
-    await assertNone(this.#monitor, this.#afterId, check);
+    await assertNone(this.#target, resolveCheck({ ...this.#options, ...options }, false));
   }
 }
 
@@ -284,5 +329,6 @@ export function socketLeakScope(options?: SocketLeakCheckOptions): SocketLeakSco
  */
 export async function assertNoSocketLeaks(options?: SocketLeakCheckOptions): Promise<void> {
   const check = resolveCheck(options, true);
-  await assertNone(resolveMonitor(options?.monitor), 0, check);
+  const monitor = resolveMonitor(options?.monitor);
+  await assertNone({ monitor, afterId: 0, testFile: resolveTestFile(options?.testFile) }, check);
 }

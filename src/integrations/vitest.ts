@@ -70,9 +70,13 @@ let current: CheckedTest | undefined;
  */
 export function configureSocketLeakCheck(options: SocketLeakCheckOptions | false): void {
   if (options !== false) {
-    if (current !== undefined && options?.monitor !== undefined) {
-      // The scope (and the monitor it counts sockets with) was made before the test started.
-      throw invalidOption('monitor', 'set at file level, not inside a test', 'a monitor');
+    if (current !== undefined && options !== null && typeof options === 'object') {
+      // The test's scope (its monitor, its test file) was made before the test started.
+      for (const key of ['monitor', 'testFile'] as const) {
+        if (options[key] !== undefined) {
+          throw invalidOption(key, 'set at file level, not inside a test', options[key]);
+        }
+      }
     }
     // Validates now, so a bad option fails where it was written.
     socketLeakScope(options);
@@ -94,7 +98,7 @@ async function checkFinished(context: TestContext, test: CheckedTest): Promise<v
   // A failed test has its own error to show, and skipped ones ran nothing worth checking.
   if (options === false || context.task.result?.state !== 'pass') return;
   try {
-    const { monitor: _monitor, ...assertOptions } = options;
+    const { monitor: _monitor, testFile: _testFile, ...assertOptions } = options;
     await test.scope.assert(assertOptions);
   } catch (error) {
     if (error instanceof SocketLeakError) throw error;
@@ -108,7 +112,8 @@ beforeEach((context) => {
     // Sockets of tests running at once cannot be told apart: their scopes would blame each other.
     if (context.task.concurrent === true) return;
     const monitor = fileOptions === false ? undefined : fileOptions.monitor;
-    const test: CheckedTest = { scope: socketLeakScope({ monitor }), options: undefined };
+    const testFile = context.task.file.filepath;
+    const test: CheckedTest = { scope: socketLeakScope({ monitor, testFile }), options: undefined };
     current = test;
     context.onTestFinished(() => checkFinished(context, test));
   } catch (error) {
