@@ -56,13 +56,17 @@ const portOf = (server) => server.address().port;
 console.log('closewait demo: four leaky servers on 127.0.0.1, real clients, graceMs =', GRACE_MS);
 console.log(`  half-open TCP echo server   :${portOf(tcp)}   3 clients send a line and leave`);
 console.log(`  HTTP server, 'upgrade' route :${portOf(upgrade)}   2 clients upgrade, then leave`);
-console.log(`  HTTP body server            :${portOf(bodies)}   1 fetch() whose body is never read`);
+console.log(
+  `  HTTP body server            :${portOf(bodies)}   1 fetch() whose body is never read`,
+);
 console.log(`  paused-reader TCP server    :${portOf(paused)}   1 client sends 120 KB and leaves`);
 
 for (let i = 0; i < 3; i++) await halfCloseClient(portOf(tcp), `hello ${i}\n`);
 for (let i = 0; i < 2; i++) {
   const socket = await connect(portOf(upgrade));
-  socket.write(`GET /live?client=${i} HTTP/1.1\r\nHost: demo\r\nUpgrade: demo\r\nConnection: Upgrade\r\n\r\n`);
+  socket.write(
+    `GET /live?client=${i} HTTP/1.1\r\nHost: demo\r\nUpgrade: demo\r\nConnection: Upgrade\r\n\r\n`,
+  );
   await new Promise((resolve) => socket.once('data', resolve));
   socket.end();
 }
@@ -106,7 +110,7 @@ if (!supported) {
   const hidden = kernel.hidden.filter((entry) => entry.leak !== undefined);
   console.log(
     `\n${hidden.length} leak${hidden.length === 1 ? '' : 's'} found only through the kernel ` +
-      '(the FIN waits behind bytes Node never read, so Node never emitted \'end\').',
+      "(the FIN waits behind bytes Node never read, so Node never emitted 'end').",
   );
 }
 

@@ -133,8 +133,10 @@ function stackLines(leak: LeakedSocket): string[] {
   while (shown > 0 && !isAppFrame(frames[shown - 1]!)) shown--;
   if (shown === 0) shown = frames.length;
   const lines = frames.slice(0, shown).map((frame) => `  ${frame}`);
-  if (shown < frames.length)
-    lines.push(`  … ${frames.length - shown} frames of Node and node_modules`);
+  if (shown < frames.length) {
+    const hidden = frames.length - shown;
+    lines.push(`  … ${hidden} ${hidden === 1 ? 'frame' : 'frames'} of Node and node_modules`);
+  }
   const label = leak.server === undefined ? 'creation stack:' : 'stack of the listen() call:';
   return [label, ...lines];
 }

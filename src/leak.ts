@@ -7,6 +7,7 @@ import type {
   ServerInfo,
   SocketDetail,
   SocketLeak,
+  TrackedSocket,
   TrackedSocketState,
 } from './types.js';
 
@@ -132,14 +133,9 @@ export function stateOf(record: SocketRecord): TrackedSocketState {
   return 'open';
 }
 
-export function describeRecord(record: SocketRecord): SocketDetail {
+/** The light view of a tracked socket, for `sockets()`: no stacks, no byte counts. */
+export function trackedSocketOf(record: SocketRecord): TrackedSocket {
   const socket = record.socket;
-  const server = record.server === undefined ? undefined : serverInfoOf(record.server);
-  // Accepted sockets are created by Node's accept loop: their own stack names nobody, so the
-  // server's listen() stands in for it.
-  const stack = server !== undefined ? server.listenStack : framesOf(record.stack);
-  const { site, appSite } = sitesOf(stack);
-  const unread = unconsumedFinBytes(socket);
   return {
     id: record.id,
     direction: record.direction,
@@ -151,6 +147,19 @@ export function describeRecord(record: SocketRecord): SocketDetail {
     tls: internals(socket).encrypted === true,
     createdAt: toEpoch(record.createdAt),
     peerEndedAt: record.peerEndedAt === 0 ? undefined : toEpoch(record.peerEndedAt),
+  };
+}
+
+export function describeRecord(record: SocketRecord): SocketDetail {
+  const socket = record.socket;
+  const server = record.server === undefined ? undefined : serverInfoOf(record.server);
+  // Accepted sockets are created by Node's accept loop: their own stack names nobody, so the
+  // server's listen() stands in for it.
+  const stack = server !== undefined ? server.listenStack : framesOf(record.stack);
+  const { site, appSite } = sitesOf(stack);
+  const unread = unconsumedFinBytes(socket);
+  return {
+    ...trackedSocketOf(record),
     bytesRead: socket.bytesRead,
     bytesWritten: socket.bytesWritten ?? 0,
     unreadBytes: unread === -1 ? socket.readableLength : unread,

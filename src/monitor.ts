@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { describeRecord, stateOf, toEpoch } from './leak.js';
+import { unsupportedKernelResult } from './kernel/kernel-check.js';
+import { describeRecord, stateOf, trackedSocketOf } from './leak.js';
 import { attachLeakLog } from './log/leak-log.js';
 import { SafeLog } from './log/safe-log.js';
 import { type ResolvedOptions, resolveOptions, type SocketMonitorOptions } from './options.js';
@@ -51,7 +52,9 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
   start(): this {
     this.#tracker.start();
     if (this.#log !== undefined && this.#detachLog === undefined) {
-      this.#detachLog = attachLeakLog(this, this.#log, this.options, (error) => this.#failed(error));
+      this.#detachLog = attachLeakLog(this, this.#log, this.options, (error) =>
+        this.#failed(error),
+      );
     }
     return this;
   }
@@ -91,23 +94,7 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
 
   /** Every tracked socket still open, with its state. */
   sockets(): TrackedSocket[] {
-    const result: TrackedSocket[] = [];
-    for (const record of this.#tracker.tracked) {
-      const socket = record.socket;
-      result.push({
-        id: record.id,
-        direction: record.direction,
-        state: stateOf(record),
-        localAddress: socket.localAddress,
-        localPort: socket.localPort,
-        remoteAddress: socket.remoteAddress,
-        remotePort: socket.remotePort,
-        tls: (socket as Socket & { encrypted?: boolean }).encrypted === true,
-        createdAt: toEpoch(record.createdAt),
-        peerEndedAt: record.peerEndedAt === 0 ? undefined : toEpoch(record.peerEndedAt),
-      });
-    }
-    return result;
+    return [...this.#tracker.tracked].map(trackedSocketOf);
   }
 
   /**
@@ -140,17 +127,9 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
       return await this.#tracker.kernelCheck();
     } catch (error) {
       this.#failed(error);
-      return {
-        supported: false,
-        reason: `kernel check failed: ${error instanceof Error ? error.message : String(error)}`,
-        checkedAt: Date.now(),
-        durationMs: 0,
-        closeWait: 0,
-        confirmed: [],
-        hidden: [],
-        unattributed: [],
-        rows: [],
-      };
+      return unsupportedKernelResult(
+        `kernel check failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
 

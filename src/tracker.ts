@@ -1,7 +1,7 @@
 import type { Server, Socket } from 'node:net';
 import { DestroyPolicy } from './auto-destroy.js';
 import { Discovery, type DiscoverySink } from './discovery.js';
-import { snapshotKernel } from './kernel/kernel-check.js';
+import { snapshotKernel, unsupportedKernelResult } from './kernel/kernel-check.js';
 import { kernelViewUnsupported } from './kernel/process-sockets.js';
 import {
   buildLeak,
@@ -436,19 +436,7 @@ export class Tracker implements DiscoverySink {
   private async runKernelCheck(): Promise<KernelCheckResult> {
     const started = performance.now();
     const unsupported = kernelViewUnsupported();
-    if (unsupported !== undefined) {
-      return {
-        supported: false,
-        reason: unsupported,
-        checkedAt: Date.now(),
-        durationMs: 0,
-        closeWait: 0,
-        confirmed: [],
-        hidden: [],
-        unattributed: [],
-        rows: [],
-      };
-    }
+    if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
     const snapshot = await snapshotKernel(this.tracked);
     const now = performance.now();
     const confirmed: SocketLeak[] = [];

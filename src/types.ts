@@ -33,20 +33,8 @@ export interface RequestInfo {
   handoff: 'upgrade' | 'connect' | undefined;
 }
 
-/** What is known of one tracked socket now. Times are epoch milliseconds. */
-export interface SocketDetail {
-  /** Stable per socket for the life of the monitor. */
-  id: number;
-  direction: SocketDirection;
-  state: TrackedSocketState;
-  localAddress: string | undefined;
-  localPort: number | undefined;
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  tls: boolean;
-  createdAt: number;
-  /** When the peer's FIN was seen through `'end'`. */
-  peerEndedAt: number | undefined;
+/** What is known of one tracked socket now, for `describe(id)`. Times are epoch milliseconds. */
+export interface SocketDetail extends TrackedSocket {
   bytesRead: number;
   bytesWritten: number;
   /** Bytes Node holds in front of the FIN that the app has not consumed. */

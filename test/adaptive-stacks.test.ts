@@ -33,7 +33,10 @@ describe('adaptive stack sampling', () => {
     });
     const base = `http://${HOST}:${await listen(server)}`;
     const firstResponse = await fetch(`${base}/first`);
-    const unnamed = await nextLeak(monitor, (leak) => leak.request?.url.endsWith('/first') === true);
+    const unnamed = await nextLeak(
+      monitor,
+      (leak) => leak.request?.url.endsWith('/first') === true,
+    );
     expect(unnamed.stack).toBeUndefined();
 
     const secondResponse = await fetch(`${base}/second`);
@@ -47,7 +50,9 @@ describe('adaptive stack sampling', () => {
     const server = net.createServer((socket) => socket.end());
     const port = await listen(server);
     for (let i = 0; i < 2; i++) {
-      const client = closeAfterTest(net.connect({ port, host: HOST, allowHalfOpen: true })).resume();
+      const client = closeAfterTest(
+        net.connect({ port, host: HOST, allowHalfOpen: true }),
+      ).resume();
       const leak = await nextLeak(monitor, (l) => l.localPort === client.localPort);
       expect(leak.stack).toBeUndefined();
     }

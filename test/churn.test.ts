@@ -51,7 +51,9 @@ describe('churn', () => {
     }
     expect(monitor.sockets()).toEqual([]);
     const growth = heapAfterGc() - baseline;
-    console.log(`churn: ${cycles} cycles (${cycles * 2} sockets tracked), heap growth ${(growth / 1024).toFixed(0)} KiB`);
+    console.log(
+      `churn: ${cycles} cycles (${cycles * 2} sockets tracked), heap growth ${(growth / 1024).toFixed(0)} KiB`,
+    );
     expect(growth).toBeLessThan(5 * 1024 * 1024);
     expect(leaks).toBe(0);
     server.close();

@@ -12,7 +12,9 @@ describe('npm run demo', () => {
       timeout: 30_000,
     });
     expect(stdout).toMatch(/closewait: 7 leaked sockets .* in 4 groups/);
-    expect(stdout).toMatch(/\s3\s+\S+\s+half-closed\s+server\s+server 127\.0\.0\.1:\d+ \(listen at examples\/leaks\/half-open-tcp-server\.js/);
+    expect(stdout).toMatch(
+      /\s3\s+\S+\s+half-closed\s+server\s+server 127\.0\.0\.1:\d+ \(listen at examples\/leaks\/half-open-tcp-server\.js/,
+    );
     expect(stdout).toContain("GET /live on 'upgrade'");
     expect(stdout).toMatch(/unconsumed-fin\s+client\s+examples\/demo\.js:\d+:\d+ · GET http/);
     if (process.platform === 'linux') {

@@ -65,7 +65,11 @@ describe.runIf(linux)('kernel check (Linux: reads /proc/net/tcp)', () => {
     const result = await monitor.kernelCheck();
     expect(result.confirmed.map((l) => l.id)).toContain(leak.id);
     expect(result.unattributed).toContainEqual(
-      expect.objectContaining({ localPort: unseen.localPort, remotePort: port, state: 'CLOSE_WAIT' }),
+      expect.objectContaining({
+        localPort: unseen.localPort,
+        remotePort: port,
+        state: 'CLOSE_WAIT',
+      }),
     );
     expect(result.closeWait).toBeGreaterThanOrEqual(2);
     const report = monitor.report();
@@ -124,8 +128,17 @@ describe('parsing /proc/net/tcp', () => {
         uid: 1000,
         inode: 4242,
       }),
-      expect.objectContaining({ localAddress: '::1', remoteAddress: '::1', sendQueue: 16, receiveQueue: 32 }),
-      expect.objectContaining({ localAddress: '::ffff:127.0.0.1', localPort: 80, state: 'ESTABLISHED' }),
+      expect.objectContaining({
+        localAddress: '::1',
+        remoteAddress: '::1',
+        sendQueue: 16,
+        receiveQueue: 32,
+      }),
+      expect.objectContaining({
+        localAddress: '::ffff:127.0.0.1',
+        localPort: 80,
+        state: 'ESTABLISHED',
+      }),
     ]);
     expect(parseProcNetTcp(text, '08')).toHaveLength(2);
   });

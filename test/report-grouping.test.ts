@@ -51,7 +51,9 @@ describe('report()', () => {
     const groups = monitor.report().groups;
     expect(groups.map((g) => g.count)).toEqual([3, 3]);
     expect(groups.map((g) => g.server?.port).sort()).toEqual([...ports].sort());
-    expect(groups[0]!.where).toMatch(/^server 127\.0\.0\.1:\d+ \(listen at test\/fixtures\/net\.ts/);
+    expect(groups[0]!.where).toMatch(
+      /^server 127\.0\.0\.1:\d+ \(listen at test\/fixtures\/net\.ts/,
+    );
   });
 
   it('counts states of every tracked socket', async () => {

@@ -1,4 +1,5 @@
 import type { SocketRecord } from '../record.js';
+import type { KernelCheckResult } from '../types.js';
 import type { KernelSocketRow } from './proc-net-tcp.js';
 import {
   closeWaitRows,
@@ -60,4 +61,19 @@ export async function snapshotKernel(records: Iterable<SocketRecord>): Promise<K
   const inodes = await socketInodesOf('self');
   const unattributed = [...byKey.values()].filter((row) => inodes.has(row.inode));
   return { matched, unattributed };
+}
+
+/** The answer where there is no kernel view to give (off Linux, or /proc unreadable). */
+export function unsupportedKernelResult(reason: string): KernelCheckResult {
+  return {
+    supported: false,
+    reason,
+    checkedAt: Date.now(),
+    durationMs: 0,
+    closeWait: 0,
+    confirmed: [],
+    hidden: [],
+    unattributed: [],
+    rows: [],
+  };
 }
