@@ -1,7 +1,7 @@
 /**
  * One benchmark server process: `node bench/http-server.js <variant>`. Prints its port, serves
  * a tiny response (the worst case for relative overhead: the app itself does almost nothing),
- * and exits on SIGTERM after printing how many connections it accepted.
+ * and on SIGTERM prints its CPU time per request after the load's warm-up, then exits.
  */
 import http from 'node:http';
 import { installVariant } from './variants.js';
@@ -32,6 +32,9 @@ process.on('SIGTERM', () => {
   const cpu = process.cpuUsage(mark?.cpu);
   const measured = requests - (mark?.requests ?? 0);
   const cpuMicrosPerRequest = (cpu.user + cpu.system) / measured;
-  process.stdout.write(`${JSON.stringify({ connections, requests, cpuMicrosPerRequest })}\n`);
+  const monitored = keep !== undefined;
+  process.stdout.write(
+    `${JSON.stringify({ connections, requests, cpuMicrosPerRequest, monitored })}\n`,
+  );
   process.exit(0);
 });

@@ -10,7 +10,9 @@
 import net from 'node:net';
 
 export function loadClose({ port, host, connections, warmupMs, durationMs }) {
-  const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`);
+  const request = Buffer.from(
+    `GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`,
+  );
   const started = performance.now();
   const measureFrom = started + warmupMs;
   const stopAt = measureFrom + durationMs;

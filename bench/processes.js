@@ -4,7 +4,7 @@
  * the next. Nothing is pinned to a core: on a 2-core machine the server and the load each get
  * one when the machine is otherwise idle.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
@@ -53,11 +53,20 @@ function withDeadline(promise, ms, what) {
  * Starts `node <script> ...args` and returns a handle to read its JSON lines and stop it.
  * `nodeArgs` go before the script (e.g. --expose-gc).
  */
-export function startChild(script, args = [], nodeArgs = []) {
-  const child = spawn(process.execPath, [...nodeArgs, here(script), ...args.map(String)], {
-    env: childEnv(),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+export function startChild(script, args = [], nodeArgs = [], { raiseFdLimit = false } = {}) {
+  const argv = [...nodeArgs, here(script), ...args.map(String)];
+  // 10,000 sockets need more descriptors than the usual soft limit (1024): raise it to the hard
+  // limit for this child only, the way `ulimit -n` would in a shell.
+  const child = raiseFdLimit
+    ? spawn(
+        'bash',
+        ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...argv],
+        {
+          env: childEnv(),
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      )
+    : spawn(process.execPath, argv, { env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
   const next = jsonLines(child);
   const exited = once(child, 'exit');
   return {
@@ -79,10 +88,18 @@ export function startChild(script, args = [], nodeArgs = []) {
 }
 
 /** Runs a child to completion and returns the last JSON line it printed. */
-export async function runChild(script, args = [], nodeArgs = [], timeoutMs = 120_000) {
-  const handle = startChild(script, args, nodeArgs);
+export async function runChild(script, args = [], nodeArgs = [], options = {}) {
+  const { timeoutMs = 120_000 } = options;
+  const handle = startChild(script, args, nodeArgs, options);
   const result = await handle.next(timeoutMs);
   const [code] = await withDeadline(handle.exited, 10_000, `${script} exit`);
   if (code !== 0) throw new Error(`${script} exited with ${code}`);
   return result;
+}
+
+/** The hard limit on open descriptors, which a child may raise its soft limit to. */
+export function hardFdLimit() {
+  const result = spawnSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' });
+  const text = result.stdout.trim();
+  return text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text);
 }

@@ -12,8 +12,8 @@
  * - `undici:request:create`: synchronous in the app's `fetch()`/`request()` call, on both the
  *   bundled undici behind global `fetch` and the `undici` package; `undici:client:connected`
  *   and `undici:client:sendHeaders` link sockets and requests, but run with no app frames.
- * - `http.client.request.start`: every `ClientRequest`; its `'socket'` event finds https Agent
- *   sockets that Node 20 never announces.
+ * - `http.client.request.start`: every `ClientRequest`, published once it is flushed (its socket
+ *   is assigned by then): finds https Agent sockets that Node 20 never announces.
  */
 import dc from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
@@ -74,7 +74,6 @@ function removeConnectPatchIfUnused(): void {
 export class Discovery {
   private readonly subscriptions: Array<[string, (message: unknown) => void]>;
   private readonly tlsServers = new Set<Server>();
-  private readonly requestStacks = new WeakMap<object, StackHolder>();
   private running = false;
 
   // Listeners we add to Node objects: created once per monitor, never per socket or request.
@@ -86,8 +85,6 @@ export class Discovery {
   constructor(
     private readonly sink: DiscoverySink,
     private readonly patchConnect: boolean,
-    private readonly wantsStack: () => boolean,
-    private readonly captureStack: (above: Function) => StackHolder,
   ) {
     const discovery = this;
     this.onSecureConnection = function onSecureConnection(socket) {
@@ -102,7 +99,7 @@ export class Discovery {
     };
     this.onRequestSocket = function onRequestSocket(socket) {
       try {
-        sink.connected(socket, undefined, discovery.requestStacks.get(this));
+        sink.connected(socket, undefined);
       } catch (error) {
         sink.failed(error);
       }
@@ -188,13 +185,13 @@ export class Discovery {
         sink.failed(error);
       }
     };
+    // Node publishes this in ClientRequest#_finish, once the request is flushed: the socket is
+    // usually assigned by then, and the stack holds no app frames (it runs asynchronously).
     const onHttpClientRequest = (message: unknown) => {
       try {
         const request = (message as { request: ClientRequest }).request;
-        if (this.wantsStack()) {
-          this.requestStacks.set(request, this.captureStack(onHttpClientRequest));
-        }
-        request.on('socket', this.onRequestSocket);
+        if (request.socket != null) sink.connected(request.socket, undefined);
+        else request.on('socket', this.onRequestSocket);
       } catch (error) {
         sink.failed(error);
       }

@@ -115,12 +115,7 @@ export class Tracker implements DiscoverySink {
             act: (record, leak, dryRun) => this.destroyByPolicy(record, leak, dryRun),
             failed: (error) => this.failed(error),
           });
-    this.discovery = new Discovery(
-      this,
-      options.patchSocketConnect,
-      () => this.wantsStack(undefined),
-      (above) => captureStack(options.stackLimit, above),
-    );
+    this.discovery = new Discovery(this, options.patchSocketConnect);
   }
 
   start(): void {

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,7 +9,11 @@ import { HOST, until } from './fixtures/net.js';
 import { capturePino, LEVEL } from './fixtures/pino-capture.js';
 
 const apps = new Set<FastifyInstance>();
+const accepted = new Set<Socket>();
 afterEach(async () => {
+  // Held upgrade sockets first: close() waits for every connection, and these never end.
+  for (const socket of accepted) socket.destroy();
+  accepted.clear();
   for (const app of apps) await app.close();
   apps.clear();
 });
@@ -17,6 +21,7 @@ afterEach(async () => {
 /** A real Fastify 5 app whose server leaks upgrade sockets, listening on 127.0.0.1:0. */
 async function listenWithLeaks(app: FastifyInstance) {
   apps.add(app);
+  app.server.on('connection', (socket: Socket) => accepted.add(socket));
   const taken = holdUpgrades(app.server);
   await app.listen({ port: 0, host: HOST });
   return { taken, port: (app.server.address() as AddressInfo).port };
@@ -74,7 +79,7 @@ describe('closewait/fastify', () => {
     const monitor = startMonitor({ logger: false });
     const app = Fastify();
     app.register(closewaitPlugin, { monitor, path: '/ops/sockets', verbose: true, failAt: 5 });
-    const { port } = await listenWithLeaks(app);
+    const { taken, port } = await listenWithLeaks(app);
     expect(app.closewait).toBe(monitor);
     const client = await leakUpgrade(port, '/ws');
     await until(() => monitor.leaks().length === 1, 3000, '1 leak');
@@ -100,6 +105,7 @@ describe('closewait/fastify', () => {
     ]);
     await request(app.server).get('/health/sockets').expect(404);
 
+    for (const socket of taken) socket.destroy();
     await app.close();
     apps.delete(app);
     expect(monitor.running).toBe(true);
@@ -107,7 +113,8 @@ describe('closewait/fastify', () => {
 
   it("logs leaks through Fastify's own pino logger when it has one", async () => {
     const { logger, lines } = capturePino('warn');
-    const app = Fastify({ loggerInstance: logger });
+    // Typed as the default instance: a pino Logger type parameter changes nothing at runtime.
+    const app = Fastify({ loggerInstance: logger }) as unknown as FastifyInstance;
     app.register(closewaitPlugin, { graceMs: GRACE_MS, stacks: 'all', path: false });
     const { port } = await listenWithLeaks(app);
     await leakUpgrade(port);
@@ -119,6 +126,14 @@ describe('closewait/fastify', () => {
       leak: { kind: 'half-closed', direction: 'server', localPort: port },
     });
     await request(app.server).get('/health/sockets').expect(404);
+  });
+
+  it("leaves Fastify's own register() options (prefix, logLevel) alone", async () => {
+    const app = Fastify();
+    apps.add(app);
+    app.register(closewaitPlugin, { prefix: '/ops', logLevel: 'warn', logger: false });
+    await app.ready();
+    expect(app.closewait.running).toBe(true);
   });
 
   it('fails registration with a TypeError naming a bad option', async () => {

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { SocketLeak } from '../src/index.js';
+import { createSocketMonitor, type SocketLeak } from '../src/index.js';
 import { holdUpgrades, leakUpgrade } from './fixtures/leaky-upgrade.js';
 import { GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
 import { HOST, listen, until, waitFor } from './fixtures/net.js';
@@ -142,6 +142,35 @@ describe('leak log (pino)', () => {
     expect((info[0]!.resolution as { leakedForMs: number }).leakedForMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('writes a warn line when the auto-destroy policy acts, then the resolution', async () => {
+    const { logger, lines } = capturePino();
+    const monitor = startMonitor({ logger, autoDestroy: { afterMs: 0 } });
+    const { port } = await leakyServer();
+    await leakUpgrade(port);
+    const [resolvedLeak] = await waitFor<[SocketLeak]>(monitor, 'leak-resolved');
+    const destroyLine = lines.find((line) => line.destroy !== undefined);
+    expect(destroyLine).toMatchObject({
+      level: LEVEL.warn,
+      component: 'closewait',
+      msg: 'closewait auto-destroy destroyed a CLOSE_WAIT socket leak the app never closed',
+      leak: { id: resolvedLeak.id, kind: 'half-closed', direction: 'server', localPort: port },
+      destroy: { dryRun: false },
+    });
+    expect(lines.filter((line) => line.resolution !== undefined)).toMatchObject([
+      {
+        level: LEVEL.info,
+        msg: "CLOSE_WAIT socket leak resolved: closewait's auto-destroy policy closed the socket",
+        leak: { id: resolvedLeak.id },
+        resolution: { reason: 'destroyed' },
+      },
+    ]);
+    // In order: the leak, what the policy did, and how it ended.
+    const order = lines.map((line) =>
+      line.destroy !== undefined ? 'destroy' : line.resolution !== undefined ? 'resolved' : 'leak',
+    );
+    expect(order).toEqual(['leak', 'destroy', 'resolved']);
+  });
+
   it('logs to stderr at warn by default, and nothing with `logger: false` (real processes)', async () => {
     const byDefault = await runLeakingChild('{ graceMs: 100 }');
     expect(byDefault.code).toBe(0);
@@ -201,14 +230,17 @@ describe('leak log (pino)', () => {
 
   it('sends internal failures (a throwing leak listener) to logger.error, not process warnings', async () => {
     const { logger, lines } = capturePino();
-    const monitor = startMonitor({ logger });
+    // The app's listener is added before start(), so it would run before ours if ours were
+    // merely appended.
+    const monitor = createSocketMonitor({ graceMs: GRACE_MS, stacks: 'all', logger });
+    monitor.on('leak', () => {
+      throw new Error('bug in the app leak handler');
+    });
+    monitor.start();
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);
     process.on('warning', onWarning);
     try {
-      monitor.on('leak', () => {
-        throw new Error('bug in the app leak handler');
-      });
       const { port } = await leakyServer();
       await leakUpgrade(port);
       await until(() => lines.some((line) => line.level === LEVEL.error), 3000, 'an error line');
@@ -226,6 +258,7 @@ describe('leak log (pino)', () => {
       ).toEqual([]);
     } finally {
       process.off('warning', onWarning);
+      monitor.stop();
     }
   });
 });

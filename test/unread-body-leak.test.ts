@@ -1,9 +1,10 @@
 import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import type { SocketLeak } from '../src/index.js';
 import { expectOnTime, GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
-import { HOST, listen, unreadBodyBytes, waitFor } from './fixtures/net.js';
+import { HOST, listen, tlsCert, tlsKey, unreadBodyBytes, waitFor } from './fixtures/net.js';
 
 /** Answers `GET /bytes/N` with N bytes and `Connection: close`. */
 async function bodyServer(): Promise<string> {
@@ -84,6 +85,32 @@ describe('bodies nobody reads (unconsumed-fin)', () => {
     expect(leak.stack).toContain('unread-body-leak.test.ts');
     expectOnTime(leak, GRACE_MS, SWEEP_MS);
 
+    const resolved = waitFor(monitor, 'leak-resolved');
+    responses[0]!.resume();
+    await resolved;
+  });
+
+  // Node 20 never announces https Agent sockets (tls.connect): they are found through the
+  // ClientRequest, so the leak is named by its request rather than by a stack.
+  it('reports an unread https.get() response on an https.Agent socket', async () => {
+    const monitor = startMonitor();
+    const server = https.createServer({ key: tlsKey, cert: tlsCert }, (_req, res) => {
+      res.setHeader('connection', 'close');
+      res.end(Buffer.alloc(unreadBodyBytes('https'), 0x61));
+    });
+    const port = await listen(server);
+    const responses: IncomingMessage[] = [];
+    https.get({ host: HOST, port, path: '/secure', ca: tlsCert, servername: 'localhost' }, (res) =>
+      responses.push(res),
+    );
+
+    const leak = await nextLeak(monitor, (l) => l.direction === 'client');
+    expect(leak).toMatchObject({
+      kind: 'unconsumed-fin',
+      tls: true,
+      remotePort: port,
+      request: { method: 'GET', url: `https://${HOST}:${port}/secure` },
+    });
     const resolved = waitFor(monitor, 'leak-resolved');
     responses[0]!.resume();
     await resolved;

@@ -28,6 +28,8 @@ declare module 'fastify' {
 }
 
 const HEALTH_KEYS = new Set(['warnAt', 'failAt', 'verbose']);
+/** Fastify's own register() options: they reach the plugin too, and are not ours to check. */
+const REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers']);
 
 /**
  * Fastify's own logger when it has one. Without one (`logger: false`, the default) `fastify.log`
@@ -50,7 +52,7 @@ function splitOptions(options: ClosewaitFastifyOptions) {
   const monitorOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(rest)) {
     if (HEALTH_KEYS.has(key)) health[key] = value;
-    else monitorOptions[key] = value;
+    else if (!REGISTER_KEYS.has(key)) monitorOptions[key] = value;
   }
   return { monitor, path: path ?? '/health/sockets', health, monitorOptions };
 }
@@ -60,8 +62,19 @@ const closewaitFastify: FastifyPluginCallback<ClosewaitFastifyOptions> = (
   options,
   done,
 ) => {
-  // Everything is checked before anything is created or started: a bad option fails
-  // registration (and so `ready()`/`listen()`) with a TypeError naming it.
+  // avvio does not catch a callback plugin's throw: it would escape as an uncaught exception.
+  // Handed to done(), it fails registration (and so `ready()`/`listen()`) instead.
+  try {
+    register(fastify, options);
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  done();
+};
+
+function register(fastify: FastifyInstance, options: ClosewaitFastifyOptions): void {
+  // Everything is checked before anything is created or started.
   const { monitor: given, path, health, monitorOptions } = splitOptions(options);
   if (path !== false && (typeof path !== 'string' || !path.startsWith('/'))) {
     throw invalidOption('path', "a route path starting with '/', or false", path);
@@ -95,11 +108,15 @@ const closewaitFastify: FastifyPluginCallback<ClosewaitFastifyOptions> = (
       exposeHeadRoute: true,
       handler(_request, reply) {
         const { httpStatus, payload } = safeHealth(monitor, healthOptions);
-        return reply
-          .code(httpStatus)
-          .header('cache-control', 'no-store')
-          .type(HEALTH_CONTENT_TYPE)
-          .send(JSON.stringify(payload));
+        return (
+          reply
+            .code(httpStatus)
+            .header('cache-control', 'no-store')
+            .type(HEALTH_CONTENT_TYPE)
+            // A Buffer, not a string: Fastify would append '; charset=utf-8' to a string's type,
+            // and the same check should answer the same headers on Express and Fastify.
+            .send(Buffer.from(JSON.stringify(payload)))
+        );
       },
     });
     fastify.route({
@@ -123,8 +140,7 @@ const closewaitFastify: FastifyPluginCallback<ClosewaitFastifyOptions> = (
       hookDone();
     });
   }
-  done();
-};
+}
 
 /** `app.register(closewaitPlugin, { failAt: 10 })`: the health route, `app.closewait`. */
 export const closewaitPlugin = fp(closewaitFastify, { name: 'closewait', fastify: '5.x' });

@@ -105,7 +105,6 @@ export function registerMetrics(monitor: SocketMonitor, options?: MetricsOptions
   const { registry, prefix } = resolveMetricsOptions(options);
   const registers = [registry];
 
-  // Gauges are read through collect() and reached through the registry: no handle is kept.
   const names = METRICS.map((name) => `${prefix}${name}`);
   // All or nothing: a clash found halfway would leave half the metrics registered.
   for (const name of names) {
@@ -118,6 +117,7 @@ export function registerMetrics(monitor: SocketMonitor, options?: MetricsOptions
     }
   }
 
+  // Gauges are read through collect() and reached through the registry: no handle is kept.
   new Gauge({
     name: `${prefix}tracked_sockets`,
     help: 'Sockets closewait tracks now, by direction.',

@@ -52,8 +52,9 @@ export function attachLeakLog(
       const where = whereOf(leak);
       if (!gate.admit(groupKeyOf(leak, where), leak, performance.now())) return;
       logged.add(leak);
-      if (log.enabled('warn'))
+      if (log.enabled('warn')) {
         log.write('warn', { leak: leakFields(leak, where) }, leakMessage(leak.kind));
+      }
     } catch (error) {
       failed(error);
     }

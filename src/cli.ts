@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * `closewait run -- <command>` and `closewait inspect <pid>`. The shebang above stays first:
+ * tsc copies it into dist/cli.js, which package.json's "bin" names.
+ */
+import { readFileSync } from 'node:fs';
+import { type CliIo, ENV_HELP, EXIT, HELP } from './cli/help.js';
+import { inspectCommand } from './cli/inspect.js';
+import { runCommand } from './cli/run.js';
+
+const io: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    return String(pkg.version);
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return runCommand(rest, io);
+    case 'inspect':
+      return inspectCommand(rest, io);
+    case 'help':
+      if (rest[0] === 'run' || rest[0] === 'inspect') {
+        io.out(HELP[rest[0]]);
+        return EXIT.clean;
+      }
+      io.out(`${HELP.main}\n${ENV_HELP}`);
+      return EXIT.clean;
+    case '-h':
+    case '--help':
+      io.out(`${HELP.main}\n${ENV_HELP}`);
+      return EXIT.clean;
+    case '-v':
+    case '--version':
+      io.out(`${version()}\n`);
+      return EXIT.clean;
+    case undefined:
+      io.err(`${HELP.main}\n${ENV_HELP}`);
+      return EXIT.trouble;
+    default:
+      io.err(`closewait: unknown command ${JSON.stringify(command)}\n\n${HELP.main}`);
+      return EXIT.trouble;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    io.err(
+      `closewait: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = EXIT.trouble;
+  },
+);

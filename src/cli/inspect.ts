@@ -1,0 +1,157 @@
+import { kernelViewUnsupported } from '../kernel/process-sockets.js';
+import { type CliIo, EXIT, HELP } from './help.js';
+import { formatLook, type InspectLook, lookJson, socketKey } from './inspect-format.js';
+import { ProcessUnreadableError, readProcessTcp } from './process-tcp.js';
+
+interface InspectArgs {
+  pid: number;
+  /** Undefined: look once. */
+  watchMs: number | undefined;
+  json: boolean;
+}
+
+const DEFAULT_WATCH_SECONDS = 2;
+const MIN_WATCH_SECONDS = 0.1;
+const SECONDS = /^(\d+(\.\d*)?|\.\d+)$/;
+
+function parseInspectArgs(argv: readonly string[]): InspectArgs | 'help' | string {
+  let pidText: string | undefined;
+  let watchSeconds: number | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') return 'help';
+    if (arg === '--json') json = true;
+    else if (arg === '--watch' || arg.startsWith('--watch=')) {
+      let text = arg.startsWith('--watch=') ? arg.slice(8) : undefined;
+      // `--watch 5` takes the 5 only when the pid is given elsewhere: `inspect --watch 1234`
+      // watches process 1234.
+      const next = argv[i + 1];
+      const pidLater = argv.slice(i + 2).some((later) => !later.startsWith('-'));
+      if (text === undefined && next !== undefined && SECONDS.test(next)) {
+        if (pidText !== undefined || pidLater) {
+          text = next;
+          i++;
+        }
+      }
+      watchSeconds = text === undefined ? DEFAULT_WATCH_SECONDS : Number(text);
+      if (text !== undefined && (!SECONDS.test(text) || watchSeconds < MIN_WATCH_SECONDS)) {
+        return `--watch takes seconds, at least ${MIN_WATCH_SECONDS}; received ${JSON.stringify(text)}`;
+      }
+    } else if (arg.startsWith('-')) return `unknown option ${arg}`;
+    else if (pidText === undefined) pidText = arg;
+    else return `one pid at a time; received ${JSON.stringify(arg)} too`;
+  }
+  if (pidText === undefined) return 'which process? (closewait inspect <pid>)';
+  if (!/^[1-9]\d*$/.test(pidText))
+    return `the pid must be a number; received ${JSON.stringify(pidText)}`;
+  return {
+    pid: Number(pidText),
+    watchMs: watchSeconds === undefined ? undefined : Math.round(watchSeconds * 1000),
+    json,
+  };
+}
+
+/**
+ * `closewait inspect <pid>`: see HELP.inspect. `platformProblem` is there for tests: off Linux
+ * the command must say so and exit 2, which a Linux test can't otherwise reach.
+ */
+export async function inspectCommand(
+  argv: readonly string[],
+  io: CliIo,
+  platformProblem: () => string | undefined = kernelViewUnsupported,
+): Promise<number> {
+  const parsed = parseInspectArgs(argv);
+  if (parsed === 'help') {
+    io.out(HELP.inspect);
+    return EXIT.clean;
+  }
+  if (typeof parsed === 'string') {
+    io.err(`closewait inspect: ${parsed}\n\n${HELP.inspect}`);
+    return EXIT.trouble;
+  }
+  const unsupported = platformProblem();
+  if (unsupported !== undefined) {
+    if (parsed.json) io.out(`${JSON.stringify({ supported: false, reason: unsupported })}\n`);
+    io.err(`closewait inspect: unsupported here: ${unsupported}\n`);
+    return EXIT.trouble;
+  }
+  return parsed.watchMs === undefined ? lookOnce(parsed, io) : watch(parsed, parsed.watchMs, io);
+}
+
+function show(look: InspectLook, args: InspectArgs, io: CliIo, clear: boolean): void {
+  if (args.json) io.out(`${JSON.stringify(lookJson(look))}\n`);
+  else io.out(`${clear ? '\x1b[2J\x1b[H' : ''}${formatLook(look)}`);
+}
+
+function unreadable(error: unknown, io: CliIo): number {
+  if (!(error instanceof ProcessUnreadableError)) throw error;
+  io.err(`closewait inspect: ${error.message}\n`);
+  return EXIT.trouble;
+}
+
+async function lookOnce(args: InspectArgs, io: CliIo): Promise<number> {
+  try {
+    const tcp = await readProcessTcp(args.pid);
+    show({ checkedAt: Date.now(), tcp, firstSeen: undefined }, args, io, false);
+    return tcp.closeWait.length > 0 ? EXIT.found : EXIT.clean;
+  } catch (error) {
+    return unreadable(error, io);
+  }
+}
+
+/** Looks every `intervalMs` until SIGINT/SIGTERM or the process exits. */
+async function watch(args: InspectArgs, intervalMs: number, io: CliIo): Promise<number> {
+  const firstSeen = new Map<string, number>();
+  // A terminal gets the table redrawn in place; a pipe or a file gets each look after the last.
+  const clear = !args.json && process.stdout.isTTY === true;
+  let sawAny = false;
+  let looks = 0;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    while (!stopped) {
+      let tcp: Awaited<ReturnType<typeof readProcessTcp>>;
+      try {
+        tcp = await readProcessTcp(args.pid);
+      } catch (error) {
+        if (looks > 0 && error instanceof ProcessUnreadableError && error.code === 'ENOENT') {
+          io.err(`closewait inspect: process ${args.pid} exited\n`);
+          break;
+        }
+        return unreadable(error, io);
+      }
+      looks++;
+      const now = Date.now();
+      const present = new Set<string>();
+      for (const socket of tcp.closeWait) {
+        const key = socketKey(socket);
+        present.add(key);
+        if (!firstSeen.has(key)) firstSeen.set(key, now);
+      }
+      // Forget closed sockets: the map holds only what the process holds now.
+      for (const key of firstSeen.keys()) if (!present.has(key)) firstSeen.delete(key);
+      if (tcp.closeWait.length > 0) sawAny = true;
+      show({ checkedAt: now, tcp, firstSeen }, args, io, clear);
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  return sawAny ? EXIT.found : EXIT.clean;
+}

@@ -1,0 +1,88 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import type { SocketMonitor } from '../monitor.js';
+import { buildReport, type SocketReportData } from '../report.js';
+import type { LeakResolution, SocketLeak } from '../types.js';
+
+/** What a process under `closewait run` leaves behind when it exits: read by the command. */
+export interface ExitReport {
+  version: 1;
+  pid: number;
+  /** `process.argv` as the process saw it. */
+  argv: string[];
+  /** `exit`, or the signal that was ending the process when the report was written. */
+  writtenOn: 'exit' | NodeJS.Signals;
+  writtenAt: number;
+  /**
+   * Every leak detected while the process ran, grouped: those still open and those closed
+   * before the report was written. A closed leak's age is the time it spent in CLOSE_WAIT.
+   * `tracked` and `byState` are the sockets still open when the report was written.
+   */
+  report: SocketReportData;
+  /** Leaks still open when the report was written. */
+  stillOpen: number;
+  /** Leaks past the listing cap: counted here, not in `report`. */
+  notListed: number;
+}
+
+/**
+ * Leaks kept for the exit report. Each holds its creation stack (a few KB): past this many the
+ * rest are only counted, so a process that leaks for days cannot grow without bound.
+ */
+const MAX_LISTED_LEAKS = 1000;
+
+/**
+ * Collects every leak of the run, so the exit report also names leaks that were closed late
+ * (at shutdown, or by the auto-destroy policy): `report()` alone shows only open ones.
+ */
+export class LeakHistory {
+  readonly #leaks = new Set<SocketLeak>();
+  readonly #resolvedAt = new Map<SocketLeak, number>();
+  #notListed = 0;
+
+  constructor(private readonly monitor: SocketMonitor) {
+    monitor.on('leak', (leak) => {
+      if (this.#leaks.size < MAX_LISTED_LEAKS) this.#leaks.add(leak);
+      else this.#notListed++;
+    });
+    monitor.on('leak-resolved', (leak: SocketLeak, resolution: LeakResolution) => {
+      if (this.#leaks.has(leak)) this.#resolvedAt.set(leak, resolution.resolvedAt);
+    });
+  }
+
+  build(writtenOn: ExitReport['writtenOn'], now = Date.now()): ExitReport {
+    const current = this.monitor.report();
+    const states = this.monitor.sockets().map((socket) => socket.state);
+    // buildReport ages a leak from its FIN to `now`; a closed one stopped aging when it closed.
+    const leaks = [...this.#leaks].map((leak) => {
+      const resolvedAt = this.#resolvedAt.get(leak);
+      return resolvedAt === undefined
+        ? leak
+        : { ...leak, peerEndedAt: now - Math.max(0, resolvedAt - leak.peerEndedAt) };
+    });
+    return {
+      version: 1,
+      pid: process.pid,
+      argv: process.argv,
+      writtenOn,
+      writtenAt: now,
+      report: buildReport(states, leaks, now, current.kernel),
+      stillOpen: current.leaked,
+      notListed: this.#notListed,
+    };
+  }
+}
+
+/**
+ * Writes synchronously (this runs in 'exit', where nothing async completes) and atomically (a
+ * reader never sees half a file). Never throws: the app's exit must stay the app's.
+ */
+export function writeExitReport(path: string, report: ExitReport): string | undefined {
+  try {
+    const partial = `${path}.${process.pid}.partial`;
+    writeFileSync(partial, JSON.stringify(report));
+    renameSync(partial, path);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}

@@ -1,0 +1,107 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { healthHandler } from '../health.js';
+import type { SocketMonitor } from '../monitor.js';
+import type { HealthServerSettings } from '../register-env.js';
+
+interface Metrics {
+  contentType: string;
+  text(): Promise<string>;
+}
+
+/**
+ * prom-client is an optional peer: loaded only here, and only when it resolves from closewait's
+ * own location. A registry of our own keeps our series out of the app's global registry (and
+ * out of its /metrics, where they could clash with a second closewait).
+ */
+async function loadMetrics(monitor: SocketMonitor): Promise<Metrics | string> {
+  try {
+    const { Registry } = await import('prom-client');
+    const { registerMetrics } = await import('../integrations/prometheus.js');
+    const registry = new Registry();
+    registerMetrics(monitor, { registry });
+    return { contentType: registry.contentType, text: () => registry.metrics() };
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+function pathOf(url: string | undefined): string {
+  const text = url ?? '/';
+  const query = text.indexOf('?');
+  return query === -1 ? text : text.slice(0, query);
+}
+
+function sendText(response: http.ServerResponse, status: number, body: string, type: string) {
+  response.statusCode = status;
+  response.setHeader('Content-Type', type);
+  response.setHeader('Cache-Control', 'no-store');
+  response.end(body);
+}
+
+/**
+ * The side server of CLOSEWAIT_HEALTH_PORT: `/health/sockets` (and `/`) with the health payload,
+ * `/metrics` when prom-client is importable. It must never keep the app alive: the server and
+ * every connection to it are unref()ed, so a scraper's keep-alive connection does not hold up an
+ * app that is done. Failures (port in use) are logged; the monitor keeps running without it.
+ */
+export async function startHealthServer(
+  monitor: SocketMonitor,
+  settings: HealthServerSettings,
+  log: Logger,
+): Promise<http.Server | undefined> {
+  const health = healthHandler(monitor, { verbose: settings.verbose });
+  const metrics = await loadMetrics(monitor);
+  const server = http.createServer((request, response) => {
+    try {
+      const path = pathOf(request.url);
+      if (path === '/' || path === '/health/sockets') {
+        health(request, response);
+      } else if (path === '/metrics' && typeof metrics === 'string') {
+        sendText(
+          response,
+          404,
+          `closewait: /metrics needs prom-client, which could not be imported here: ${metrics}\n`,
+          'text/plain; charset=utf-8',
+        );
+      } else if (path === '/metrics' && typeof metrics !== 'string') {
+        metrics.text().then(
+          (body) => sendText(response, 200, body, metrics.contentType),
+          () => sendText(response, 500, 'closewait: metrics failed\n', 'text/plain'),
+        );
+      } else {
+        sendText(
+          response,
+          404,
+          'closewait: try /health/sockets or /metrics\n',
+          'text/plain; charset=utf-8',
+        );
+      }
+    } catch {
+      // The response was torn down under us: nothing left to answer, nothing to throw into.
+      response.destroy();
+    }
+  });
+  server.unref();
+  server.on('connection', (socket: Socket) => socket.unref());
+  return new Promise((resolve) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      log.error(
+        { err: error, health: { host: settings.host, port: settings.port } },
+        `closewait health server could not listen on ${settings.host}:${settings.port} ` +
+          `(${error.code ?? error.message}); leaks are still logged`,
+      );
+      resolve(undefined);
+    });
+    server.listen(settings.port, settings.host, () => {
+      const { address, port } = server.address() as AddressInfo;
+      const host = address.includes(':') ? `[${address}]` : address;
+      log.info(
+        { health: { address, port, metrics: typeof metrics !== 'string' } },
+        `closewait health server listening on http://${host}:${port}/health/sockets`,
+      );
+      resolve(server);
+    });
+  });
+}
