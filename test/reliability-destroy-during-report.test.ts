@@ -67,8 +67,9 @@ describe('sockets destroyed while the monitor reads them', () => {
     });
     // Destroyed, 'close' not delivered yet: still tracked, and describe() still answers.
     leaked[1]!.destroy();
-    const leakId = mine(monitor.leaks()).find((leak) => leak.remotePort === leaked[1]!.remotePort)
-      ?.id;
+    const leakId = mine(monitor.leaks()).find(
+      (leak) => leak.remotePort === leaked[1]!.remotePort,
+    )?.id;
     expect(leakId).toBeDefined();
     expect(() => monitor.describe(leakId!)).not.toThrow();
     expect(() => monitor.report()).not.toThrow();

@@ -6,7 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SocketLeak } from '../src/index.js';
 import { startMonitor } from './fixtures/monitor.js';
-import { HOST, listen, until } from './fixtures/net.js';
+import { listen, until } from './fixtures/net.js';
 
 const FLOOD = 10_000;
 const GRACE_MS = 500;

@@ -61,7 +61,9 @@ describe("a 'leak' listener that throws", () => {
     // Each throw became a bounded process warning, not an exception in the app.
     await until(() => warnings.length >= 4, 1000, 'warnings emitted');
     expect(uncaught).toEqual([]);
-    const ours = warnings.filter((w) => (w as Error & { code?: string }).code === 'CLOSEWAIT_INTERNAL');
+    const ours = warnings.filter(
+      (w) => (w as Error & { code?: string }).code === 'CLOSEWAIT_INTERNAL',
+    );
     expect(ours).toHaveLength(4);
     expect(ours[0]!.message).toContain('bug in the leak handler');
     expect(ours[2]!.message).toContain('bug in the resolved handler');

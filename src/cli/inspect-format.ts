@@ -41,7 +41,7 @@ export function formatLook(look: InspectLook): string {
       (tcp.tcpSockets === 0 ? '' : `: ${statesText(tcp.byState)}`),
   ];
   if (count === 0) return `${lines.join('\n')}\n`;
-  const header = ['LOCAL', 'REMOTE', 'RECV-Q', 'SEND-Q', 'PEER', 'INODE'];
+  const header = ['LOCAL', 'REMOTE', 'RECV-Q', 'SEND-Q', 'FIN READ', 'PEER', 'INODE'];
   if (firstSeen !== undefined) header.push('SEEN FOR');
   const rows = tcp.closeWait.map((socket) => {
     const row = [
@@ -49,6 +49,7 @@ export function formatLook(look: InspectLook): string {
       endpoint(socket.remoteAddress, socket.remotePort),
       String(socket.receiveQueue),
       String(socket.sendQueue),
+      socket.finRead ? 'yes' : 'no',
       socket.peerState ?? '-',
       String(socket.inode),
     ];
@@ -61,7 +62,7 @@ export function formatLook(look: InspectLook): string {
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column]!.length)),
   );
-  const numeric = new Set([2, 3, 5]);
+  const numeric = new Set([2, 3, 6]);
   const pad = (cells: string[]) =>
     cells
       .map((cell, column) =>
@@ -73,9 +74,12 @@ export function formatLook(look: InspectLook): string {
       )
       .join('  ');
   lines.push(pad(header), ...rows.map(pad));
-  if (tcp.closeWait.some((socket) => socket.receiveQueue > 0)) {
+  if (tcp.closeWait.some((socket) => socket.finRead)) {
+    lines.push('FIN READ yes: the process read to the end of the stream and still has not closed');
+  }
+  if (tcp.closeWait.some((socket) => !socket.finRead)) {
     lines.push(
-      'RECV-Q > 0: bytes in front of the FIN that the process never read (it stopped reading)',
+      'FIN READ no: the process stopped reading; RECV-Q is the bytes it never read, plus 1 for the FIN',
     );
   }
   lines.push(
@@ -104,6 +108,8 @@ export function lookJson(look: InspectLook) {
         remotePort: socket.remotePort,
         receiveQueue: socket.receiveQueue,
         sendQueue: socket.sendQueue,
+        finRead: socket.finRead,
+        unreadBytes: socket.unreadBytes,
         peerState: socket.peerState ?? null,
         inode: socket.inode,
         uid: socket.uid,

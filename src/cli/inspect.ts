@@ -135,8 +135,13 @@ async function watch(args: InspectArgs, intervalMs: number, io: CliIo): Promise<
         present.add(key);
         if (!firstSeen.has(key)) firstSeen.set(key, now);
       }
-      // Forget closed sockets: the map holds only what the process holds now.
-      for (const key of firstSeen.keys()) if (!present.has(key)) firstSeen.delete(key);
+      // Forget closed sockets, so the map holds only what the process holds now. A row missing
+      // from one read of the table (it can skip rows while sockets churn) whose fd is still
+      // open keeps its first sighting.
+      for (const key of firstSeen.keys()) {
+        const inode = Number(key.slice(0, key.indexOf('|')));
+        if (!present.has(key) && !tcp.socketInodes.has(inode)) firstSeen.delete(key);
+      }
       if (tcp.closeWait.length > 0) sawAny = true;
       show({ checkedAt: now, tcp, firstSeen }, args, io, clear);
       if (stopped) break;
