@@ -10,6 +10,7 @@
  * tracked set, so its wall time is the event-loop time one pass takes; extra passes cannot
  * change a verdict (a leak needs graceMs since the first sighting, whatever the pass count).
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createSocketMonitor } from '../dist/index.js';
@@ -69,6 +70,19 @@ while (monitor.leaks().length < leakCount) {
   await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
+/** The size of what the kernel check reads: every TCP socket in the network namespace. */
+function procNetTcpRows() {
+  let rows = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    try {
+      rows += readFileSync(file, 'latin1').split('\n').length - 2; // header, final newline
+    } catch {
+      // No IPv6 table: nothing to count.
+    }
+  }
+  return rows;
+}
+
 function timeSync(fn, runs) {
   const times = [];
   for (let i = 0; i < runs; i++) {
@@ -113,6 +127,7 @@ const result = {
     ? await longestBlock(() => monitor.kernelCheck(), 3)
     : undefined,
   kernelCloseWait: kernel.supported ? kernel.closeWait : undefined,
+  procNetTcpRows: kernel.supported ? procNetTcpRows() : undefined,
 };
 monitor.stop();
 await opener.stop();

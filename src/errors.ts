@@ -21,14 +21,18 @@ export type SocketLeakMode = 'close-wait' | 'open';
  */
 export class SocketLeakError extends Error {
   readonly code = 'ERR_CLOSEWAIT_SOCKET_LEAK';
-  readonly leaks: LeakedSocket[];
-  readonly mode: SocketLeakMode;
+  declare readonly leaks: LeakedSocket[];
+  declare readonly mode: SocketLeakMode;
 
   constructor(leaks: LeakedSocket[], mode: SocketLeakMode, timeoutMs: number) {
     super(formatLeaks(leaks, mode, timeoutMs));
     this.name = 'SocketLeakError';
-    this.leaks = leaks;
-    this.mode = mode;
+    // Not enumerable: the message already shows them, and runners that print an error's own
+    // properties (node:test, util.inspect) would repeat every stack as one long JSON line.
+    Object.defineProperties(this, {
+      leaks: { value: leaks, enumerable: false },
+      mode: { value: mode, enumerable: false },
+    });
   }
 }
 

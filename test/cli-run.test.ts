@@ -145,6 +145,13 @@ describe('closewait run -- <command>', () => {
     expect(run.stderr()).toContain('no report came back');
   });
 
+  it('exits 128 + 9 when the app is killed by a signal it did not get from closewait (SIGKILL: no report)', async () => {
+    const run = closewaitRun([process.execPath, '-e', "process.kill(process.pid, 'SIGKILL')"]);
+    expect(await run.waitForExit()).toEqual({ code: 137, signal: null });
+    expect(run.stderr()).toContain('was stopped by SIGKILL after');
+    expect(run.stderr()).toContain('no report came back');
+  });
+
   it('exits 2 when the command cannot start', async () => {
     const run = closewaitRun(['/nonexistent/closewait-test-command']);
     expect(await run.waitForExit()).toEqual({ code: 2, signal: null });

@@ -221,6 +221,32 @@ describe('node --import closewait/register (unmodified apps)', () => {
     }
   });
 
+  it('watches worker threads too; the side server and the report stay with the main thread', async () => {
+    const reportDir = mkdtempSync(join(os.tmpdir(), 'closewait-preload-'));
+    try {
+      const app = spawnNode(['--import', REGISTER_JS, APPS.worker], {
+        env: childEnv({
+          CLOSEWAIT_GRACE_MS: GRACE,
+          CLOSEWAIT_HEALTH_PORT: '0',
+          CLOSEWAIT_LOG_LEVEL: 'info',
+          CLOSEWAIT_REPORT_FILE: join(reportDir, 'report-%p.json'),
+        }),
+      });
+      const line = await firstLeakLine(app);
+      expect(line.leak.server.listenSite).toContain(listenSiteOf(APPS.worker));
+      expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
+      const lines = pinoLines(app.stderr());
+      expect(lines.filter((line) => String(line.msg).includes('health server'))).toHaveLength(1);
+      const report = JSON.parse(
+        readFileSync(join(reportDir, `report-${app.pid}.json`), 'utf8'),
+      ) as ExitReport;
+      // The main thread's own monitor saw no socket of the worker's.
+      expect(report.report.tracked).toBe(0);
+    } finally {
+      rmSync(reportDir, { recursive: true, force: true });
+    }
+  });
+
   it('CLOSEWAIT_AUTO_DESTROY_MS destroys the leak the app never closes', async () => {
     const app = spawnNode(['--import', REGISTER_JS, APPS.esm], {
       env: childEnv({

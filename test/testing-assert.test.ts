@@ -15,6 +15,7 @@ import {
   connect,
   HOST,
   listen,
+  pausedReaderLeak,
   tlsCert,
   tlsKey,
   unreadBodyBytes,
@@ -291,6 +292,17 @@ describe('assertNoSocketLeaks() fails, naming the line that created the socket',
     expect(error.message).toContain('created at test/fixtures/net.ts');
     expect(error.message).toContain(`in the test at test/${here}:${line}:`);
     expect(clientLeak?.testSite).toContain(`${here}:${line}:`);
+  });
+});
+
+describe("what 'close-wait' cannot see and 'open' can", () => {
+  it('a FIN the kernel holds behind bytes a paused socket never read', async () => {
+    const { serverSocket } = await pausedReaderLeak();
+    // Node has not read the FIN: the socket looks open, and only 'open' blames it.
+    await assertNoSocketLeaks(FAIL_FAST);
+    const error = await leakError({ ...FAIL_FAST, mode: 'open' });
+    const server = error.leaks.find((leak) => leak.direction === 'server');
+    expect(server).toMatchObject({ kind: 'open', localPort: serverSocket.localPort });
   });
 });
 

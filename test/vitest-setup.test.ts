@@ -1,17 +1,17 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { configureSocketLeakCheck } from '../src/integrations/vitest.js';
 import { closeAfterTest, HOST, listen, waitFor } from './fixtures/net.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const example = join(root, 'examples/vitest');
 
-/** The example imports closewait/vitest by name, so it runs dist/: it must be built from src/. */
+/** Child processes import closewait by name, so they run dist/: it must be built from src/. */
 function expectFreshBuild(): void {
   for (const file of ['integrations/vitest', 'integrations/testing', 'errors']) {
     const built = join(root, 'dist', `${file}.js`);
@@ -32,33 +32,24 @@ interface RunResult {
   output: string;
 }
 
-/** Runs the example project's tests with the project's Vitest, in a child process. */
-async function runExample(jsonFile: string): Promise<RunResult> {
+/** Runs Node with `args` from the repository's root, in a child process, and collects output. */
+async function runNode(args: string[], timeoutMs: number): Promise<RunResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
-  // This process is a Vitest worker: the child must not believe it is one too.
+  // This process is a Vitest worker: a child Vitest must not believe it is one too.
   for (const key of Object.keys(env)) if (key.startsWith('VITEST')) delete env[key];
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'node_modules/vitest/vitest.mjs'),
-      'run',
-      '--root',
-      example,
-      '--reporter=default',
-      '--reporter=json',
-      `--outputFile.json=${jsonFile}`,
-    ],
-    { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
+  const collect = (chunk: Buffer) => {
     output += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill(), 60_000);
-  const [code] = (await waitFor(child, 'close', 61_000)) as [number | null];
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const timer = setTimeout(() => child.kill(), timeoutMs);
+  const [code] = (await waitFor(child, 'close', timeoutMs + 1000)) as [number | null];
   clearTimeout(timer);
   return { code, output };
 }
@@ -80,7 +71,18 @@ describe('examples/vitest, run with setupFiles: ["closewait/vitest"]', () => {
     const dir = mkdtempSync(join(tmpdir(), 'closewait-example-'));
     try {
       const jsonFile = join(dir, 'report.json');
-      const { code, output } = await runExample(jsonFile);
+      const { code, output } = await runNode(
+        [
+          join(root, 'node_modules/vitest/vitest.mjs'),
+          'run',
+          '--root',
+          example,
+          '--reporter=default',
+          '--reporter=json',
+          `--outputFile.json=${jsonFile}`,
+        ],
+        15_000,
+      );
       expect(code, output).toBe(1);
       const report = JSON.parse(readFileSync(jsonFile, 'utf8')) as JsonReport;
       expect(report.testResults).toHaveLength(1);
@@ -96,8 +98,65 @@ describe('examples/vitest, run with setupFiles: ["closewait/vitest"]', () => {
       // What a developer sees in the terminal: the message, the stack and the code frame.
       expect(output).toContain('FAIL  sockets.test.ts > leaky');
       expect(output).toContain(`created at examples/vitest/sockets.test.ts:${createdAt}:`);
-      expect(output).toContain(`sockets.test.ts:${createdAt}:`);
+      expect(output).toContain(`❯ sockets.test.ts:${createdAt}:`); // the code frame
       expect(output).toMatch(/Tests\s+1 failed \| 1 passed \(2\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The README's node:test snippet, verbatim, with one leaky and one clean test. */
+const NODE_TEST_FILE = `import { once } from 'node:events';
+import net from 'node:net';
+import { after, beforeEach, test } from 'node:test';
+import { socketLeakScope } from 'closewait/testing';
+
+// t.after() hooks run once every afterEach hook is done: sockets closed there are not blamed.
+beforeEach((t) => {
+  const scope = socketLeakScope();
+  t.after(() => scope.assert());
+});
+
+const server = net.createServer((socket) => socket.end('bye')).listen(0, '127.0.0.1');
+await once(server, 'listening');
+const { port } = server.address();
+const clients = [];
+after(() => {
+  for (const client of clients) client.destroy();
+  server.close();
+});
+
+test('leaky', async () => {
+  const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  clients.push(client);
+  client.resume();
+  await once(client, 'end');
+});
+
+test('clean', async () => {
+  const client = net.connect({ port, host: '127.0.0.1' });
+  client.resume();
+  await once(client, 'close');
+});
+`;
+
+describe('node:test, through the runner-agnostic API', () => {
+  it('fails exactly the test that leaked, naming its line', async () => {
+    expectFreshBuild();
+    // Inside the package, so that 'closewait/testing' resolves to this package's dist/.
+    const dir = mkdtempSync(join(root, 'test', '.node-test-'));
+    try {
+      const file = join(dir, 'sockets.mjs');
+      writeFileSync(file, NODE_TEST_FILE);
+      const { code, output } = await runNode(['--test', '--test-reporter=spec', file], 15_000);
+      expect(code, output).toBe(1);
+      expect(output).toMatch(/✖ leaky/);
+      expect(output).toMatch(/✔ clean/);
+      expect(output).toMatch(/ℹ pass 1\s+ℹ fail 1/);
+      expect(output).toContain('half-closed · client socket');
+      const line = NODE_TEST_FILE.split('\n').findIndex((text) => text.includes('allowHalfOpen'));
+      expect(output).toContain(`sockets.mjs:${line + 1}:`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -108,6 +167,9 @@ describe('examples/vitest, run with setupFiles: ["closewait/vitest"]', () => {
  * This suite runs under the setup file (vitest.config.ts): the tests below leak on purpose and
  * check what the setup file makes of it. `it.fails` passes only when the test fails.
  */
+// File level: every test below fails fast; per-test options are merged over this.
+configureSocketLeakCheck({ timeoutMs: 100 });
+
 describe('the setup file, in this suite', () => {
   /** Leaked on purpose, closed only once the whole file is done. */
   const leftOpen: Socket[] = [];
@@ -128,16 +190,21 @@ describe('the setup file, in this suite', () => {
   }
 
   let errorsOfLeakyTest: unknown[] = [];
+  let checkMs = 0;
 
   it.fails('fails a test that leaves a socket half-closed', async () => {
-    configureSocketLeakCheck({ timeoutMs: 100 });
     onTestFailed(({ task }) => {
       errorsOfLeakyTest = task.result?.errors ?? [];
+      checkMs = performance.now() - bodyDone;
     });
     await leakHalfClosedClient();
+    const bodyDone = performance.now();
   });
 
   it('... with a SocketLeakError naming the test file and line', () => {
+    // The file's timeoutMs (100), not the default 500.
+    expect(checkMs).toBeGreaterThanOrEqual(95);
+    expect(checkMs).toBeLessThan(450);
     expect(errorsOfLeakyTest).toHaveLength(1);
     const error = errorsOfLeakyTest[0] as { name: string; message: string };
     expect(error.name).toBe('SocketLeakError');
@@ -148,7 +215,6 @@ describe('the setup file, in this suite', () => {
   let errorsOfFailingTest: unknown[] = [];
 
   it.fails('does not add a leak error to a test that failed anyway', async () => {
-    configureSocketLeakCheck({ timeoutMs: 100 });
     onTestFailed(({ task }) => {
       errorsOfFailingTest = task.result?.errors ?? [];
     });
@@ -169,6 +235,35 @@ describe('the setup file, in this suite', () => {
     await waitFor(client, 'end');
   });
 
+  it('runs after onTestFinished hooks the test registers', async () => {
+    const client = await leakHalfClosedClient();
+    onTestFinished(() => {
+      client.destroy();
+    });
+  });
+
+  describe('with a beforeEach that returns a cleanup function', () => {
+    let client: Socket | undefined;
+    beforeEach(() => () => client?.destroy());
+
+    it('runs after that cleanup function', async () => {
+      client = await leakHalfClosedClient();
+    });
+  });
+
+  const withClient = it.extend<{ halfClosedClient: Socket }>({
+    // Vitest reads which fixtures this one needs from the pattern: it must destructure.
+    halfClosedClient: async ({ task: _task }, use) => {
+      const client = await leakHalfClosedClient();
+      await use(client);
+      client.destroy(); // teardown: runs after afterEach hooks, before the check
+    },
+  });
+
+  withClient('runs after test.extend fixtures are torn down', async ({ halfClosedClient }) => {
+    expect(halfClosedClient.readableEnded).toBe(true);
+  });
+
   it('lets one test opt out with configureSocketLeakCheck(false)', async () => {
     configureSocketLeakCheck(false);
     await leakHalfClosedClient();
@@ -180,7 +275,7 @@ describe('the setup file, in this suite', () => {
   });
 
   it.fails("takes per-test mode 'open'", async () => {
-    configureSocketLeakCheck({ mode: 'open', timeoutMs: 100 });
+    configureSocketLeakCheck({ mode: 'open' });
     // Not the fixtures' listen(): its afterEach would close the connection before the check.
     const server = net.createServer((socket) => {
       leftOpen.push(socket);
@@ -194,6 +289,12 @@ describe('the setup file, in this suite', () => {
   });
 
   it.concurrent('does not check concurrent tests (their sockets cannot be told apart)', async () => {
+    // Not checked, so not an opt-out either: this must not become the file's option.
+    configureSocketLeakCheck(false);
+    await leakHalfClosedClient();
+  });
+
+  it.fails('... and options set in one do not reach the tests after it', async () => {
     await leakHalfClosedClient();
   });
 

@@ -65,7 +65,9 @@ ${EXIT_CODES_RUN}
 
 Lists the CLOSE_WAIT sockets of process <pid> (any program, any language) from /proc/<pid>/fd
 and /proc/<pid>/net/tcp{,6}, like a focused \`ss -tanp state close-wait\`: addresses, receive
-and send queues, and the state of the peer's end when it lives on this machine.
+and send queues, whether the process read up to the peer's FIN (FIN READ: yes, it read the end
+and still did not close; no, it stopped reading), and the state of the peer's end when it lives
+on this machine.
 The kernel keeps no age for a socket: with --watch, each socket shows how long it has been
 seen in CLOSE_WAIT since the first look, a lower bound of its age.
 

@@ -8,6 +8,7 @@
  *
  * No top-level await: `--import` would wait for it before the app's first line.
  */
+import { isMainThread } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
 import { LeakHistory, writeExitReport } from '../register/exit-report.js';
@@ -66,6 +67,10 @@ function start(settings: RegisterSettings): SocketMonitor {
     logger: settings.logLevel === 'silent' ? false : logger,
   }).start();
   const log = logger.child({ component: 'closewait' });
+  // Preloads run again in every worker thread, whose sockets only its own channels announce:
+  // a worker gets its own monitor and leak log, but the port, the exit report (one file per
+  // pid) and the signals belong to the main thread.
+  if (!isMainThread) return monitor;
   if (settings.health !== undefined) {
     startHealthServer(monitor, settings.health, log).catch((error: unknown) => {
       log.error({ err: error }, 'closewait health server failed; leaks are still logged');

