@@ -104,7 +104,7 @@ if (!supported) {
     const leak = row.socketId === undefined ? undefined : leaksById.get(row.socketId);
     const verdict = leak ? `leak #${leak.id} ${leak.kind} (${leak.direction})` : 'not reported';
     console.log(
-      `  ${`${row.localAddress}:${row.localPort}`.padEnd(22)} ${`${row.remoteAddress}:${row.remotePort}`.padEnd(22)} ${String(row.receiveQueue).padStart(6)}  ${verdict}`,
+      `  ${`${row.localAddress}:${row.localPort}`.padEnd(22)} ${`${row.remoteAddress}:${row.remotePort}`.padEnd(22)} ${String(row.unreadBytes).padStart(6)}  ${verdict}`,
     );
   }
   const hidden = kernel.hidden.filter((entry) => entry.leak !== undefined);

@@ -168,7 +168,7 @@ export function formatReport(report: SocketReportData): string {
     for (const row of unattributed) {
       kernelLines.push(
         `  unattributed ${row.localAddress}:${row.localPort} <- ${row.remoteAddress}:${row.remotePort}` +
-          ` (${row.receiveQueue} bytes unread)`,
+          ` (${row.unreadBytes} bytes unread)`,
       );
     }
   }

@@ -447,17 +447,17 @@ export class Tracker implements DiscoverySink {
       // Node has seen the FIN: its own rules (grace timer, sweep) are already on it.
       if (record.peerEndedAt !== 0 || unconsumedFinBytes(record.socket) !== -1) continue;
       suspects.add(record);
-      if (record.kernelFinSince === 0 || row.receiveQueue < record.kernelUnreadMark) {
+      if (record.kernelFinSince === 0 || row.unreadBytes < record.kernelUnreadMark) {
         // First sight, or the app read some of what sits in front of the FIN.
         if (leak !== undefined) this.resolve(record, 'consumed', now);
         record.kernelFinSince = now;
-        record.kernelUnreadMark = row.receiveQueue;
+        record.kernelUnreadMark = row.unreadBytes;
       } else if (leak === undefined && now - record.kernelFinSince >= this.options.graceMs) {
         this.declare(record, 'unread-fin', now);
       }
       hidden.push({
         socket: describeRecord(record),
-        receiveQueue: row.receiveQueue,
+        unreadBytes: row.unreadBytes,
         leak: record.leak,
       });
     }

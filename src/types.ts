@@ -127,10 +127,11 @@ export interface KernelCheckResult {
   /** Leaks Node found that the kernel confirms are in CLOSE_WAIT. */
   confirmed: SocketLeak[];
   /**
-   * Tracked sockets in CLOSE_WAIT whose FIN Node has not read (a paused reader). Each becomes an
+   * Tracked sockets in CLOSE_WAIT whose FIN Node has not read (a paused reader), with the bytes
+   * in front of it. Each becomes an
    * `unread-fin` leak once a later check, `graceMs` on, sees no reading progress.
    */
-  hidden: Array<{ socket: SocketDetail; receiveQueue: number; leak: SocketLeak | undefined }>;
+  hidden: Array<{ socket: SocketDetail; unreadBytes: number; leak: SocketLeak | undefined }>;
   unattributed: KernelSocketRow[];
   /** Every CLOSE_WAIT socket of this process, with the tracked socket's id where one matches. */
   rows: Array<KernelSocketRow & { socketId: number | undefined }>;

@@ -31,8 +31,14 @@ export interface KernelSocketRow {
   state: string;
   /** Bytes we queued that the peer has not acknowledged. */
   sendQueue: number;
-  /** Bytes the kernel received that the process has not read (in front of the FIN). */
+  /** The kernel's receive queue as it reports it: for CLOSE_WAIT, an unread FIN counts as 1. */
   receiveQueue: number;
+  /**
+   * Bytes received that the process has not read. In CLOSE_WAIT the receive queue counts the
+   * peer's FIN as one byte until the process reads it (measured: 1,000 unread bytes show as
+   * 1,001; 0 once the FIN is read), so this is the queue less that byte.
+   */
+  unreadBytes: number;
   uid: number;
   inode: number;
 }
@@ -125,6 +131,7 @@ export function parseProcNetTcp(text: string, wantState?: string): KernelSocketR
       state: TCP_STATES[state] ?? state,
       sendQueue,
       receiveQueue,
+      unreadBytes: state === CLOSE_WAIT ? Math.max(0, receiveQueue - 1) : receiveQueue,
       uid,
       inode,
     });

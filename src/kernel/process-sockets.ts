@@ -46,7 +46,16 @@ export async function closeWaitRows(pid: number | 'self' = 'self'): Promise<Kern
     readTable(`/proc/${pid}/net/tcp`),
     readTable(`/proc/${pid}/net/tcp6`),
   ]);
-  return [...parseProcNetTcp(v4, CLOSE_WAIT), ...parseProcNetTcp(v6, CLOSE_WAIT)];
+  // While sockets churn, a read of /proc/net/tcp can list one socket more than once (seen: 8
+  // times): keep each 4-tuple once, or counts and the unattributed list inflate.
+  const unique = new Map<string, KernelSocketRow>();
+  for (const row of [...parseProcNetTcp(v4, CLOSE_WAIT), ...parseProcNetTcp(v6, CLOSE_WAIT)]) {
+    unique.set(
+      endpointKey(row.localAddress, row.localPort, row.remoteAddress, row.remotePort),
+      row,
+    );
+  }
+  return [...unique.values()];
 }
 
 /** The CLOSE_WAIT sockets a process holds: the rows whose inode is one of its fds. */
