@@ -211,7 +211,13 @@ export class Discovery {
 
   private acceptedSocket(socket: Socket, server: Server): void {
     this.sink.accepted(socket, server);
-    if ((socket as HttpServerSocket).parser != null) {
+    // Only http servers that can hand sockets over need the hook (one listener per socket,
+    // and an event per removeListener call): a server with no 'upgrade'/'connect' listener
+    // never hands one over ('connect' then destroys; Node 24 also destroys 'upgrade').
+    if (
+      (socket as HttpServerSocket).parser != null &&
+      (server.listenerCount('upgrade') > 0 || server.listenerCount('connect') > 0)
+    ) {
       socket.on('removeListener', this.onSocketListenerRemoved);
     }
   }

@@ -81,6 +81,7 @@ export function toEpoch(monotonicMs: number): number {
 }
 
 export function serverInfoOf(server: ServerRecord): ServerInfo {
+  if (server.info !== undefined) return server.info;
   let address: string | undefined;
   let port: number | undefined;
   try {
@@ -94,13 +95,10 @@ export function serverInfoOf(server: ServerRecord): ServerInfo {
     // A closed server has no address; the record still names its listen site.
   }
   const listenStack = framesOf(server.listenStack);
-  return {
-    id: server.id,
-    address,
-    port,
-    listenStack,
-    listenSite: sitesOf(listenStack).site,
-  };
+  const info = { id: server.id, address, port, listenStack, listenSite: sitesOf(listenStack).site };
+  // Cache only a listening server's: one asked before listen() completes has no address yet.
+  if (address !== undefined) server.info = info;
+  return info;
 }
 
 function requestOf(record: SocketRecord): RequestInfo | undefined {

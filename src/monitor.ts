@@ -152,14 +152,15 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
     leak: SocketLeak,
     detail?: LeakResolution | DestroyInfo,
   ) {
-    try {
-      if (event === 'leak') this.emit('leak', leak);
-      else if (event === 'destroy') this.emit('destroy', leak, detail as DestroyInfo);
-      else this.emit('leak-resolved', leak, detail as LeakResolution);
-    } catch (error) {
-      // A listener threw inside our timer or a socket's event: letting it through would crash
-      // the app for a bug in its leak handler.
-      this.#failed(error);
+    // Each listener in its own try: one that throws (inside our timer or a socket's event)
+    // must neither crash the app nor hide the leak from the listeners after it, as a plain
+    // emit() would. rawListeners() keeps once() wrappers, which remove themselves when called.
+    for (const listener of this.rawListeners(event) as Array<(...args: unknown[]) => void>) {
+      try {
+        listener.call(this, leak, detail);
+      } catch (error) {
+        this.#failed(error);
+      }
     }
   }
 

@@ -147,7 +147,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     given.sweepIntervalMs === undefined
       ? Math.min(1000, Math.max(50, Math.round(graceMs / 4)))
       : checkFiniteInRange('sweepIntervalMs', given.sweepIntervalMs, 10, 60_000);
-  const patch = given.patchSocketConnect ?? false;
+  const patch = given.patchSocketConnect === undefined ? false : given.patchSocketConnect;
   if (typeof patch !== 'boolean') throw invalidOption('patchSocketConnect', 'a boolean', patch);
   return {
     graceMs,
@@ -239,7 +239,7 @@ function resolveAutoDestroy(value: unknown): ResolvedAutoDestroy | undefined {
       : checkFiniteInRange('autoDestroy.maxPerMinute', given.maxPerMinute, 1, 1_000_000);
   const flags: Record<string, boolean> = {};
   for (const name of ['dryRun', 'unconsumedFin', 'kernel'] as const) {
-    const flag = given[name] ?? false;
+    const flag = given[name] === undefined ? false : given[name];
     if (typeof flag !== 'boolean') throw invalidOption(`autoDestroy.${name}`, 'a boolean', flag);
     flags[name] = flag;
   }
