@@ -102,11 +102,12 @@ export function serverInfoOf(server: ServerRecord): ServerInfo {
 }
 
 function requestOf(record: SocketRecord): RequestInfo | undefined {
-  if (record.requestMethod !== undefined) {
+  const context = record.context;
+  if (context?.requestMethod !== undefined) {
     return {
-      method: record.requestMethod,
-      url: (record.requestOrigin ?? '') + (record.requestPath ?? ''),
-      handoff: record.handoff,
+      method: context.requestMethod,
+      url: (context.requestOrigin ?? '') + (context.requestPath ?? ''),
+      handoff: context.handoff,
     };
   }
   // An http.Agent socket whose response was never read still belongs to its ClientRequest.
@@ -176,7 +177,7 @@ export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): So
     kind === 'unconsumed-fin'
       ? record.finUnreadSince
       : kind === 'unread-fin'
-        ? record.kernelFinSince
+        ? (record.context?.kernelFinSince ?? 0)
         : record.peerEndedAt;
   const leak: SocketLeak = {
     ...detail,
@@ -184,6 +185,6 @@ export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): So
     peerEndedAt: toEpoch(finSeenAt),
     detectedAt: toEpoch(now),
   };
-  if (kind === 'unread-fin') leak.kernelUnreadBytes = record.kernelUnreadMark;
+  if (kind === 'unread-fin') leak.kernelUnreadBytes = record.context?.kernelUnreadMark ?? 0;
   return leak;
 }

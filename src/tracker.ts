@@ -186,9 +186,10 @@ export class Tracker implements DiscoverySink {
   requestSent(socket: Socket, request: object, method: string, origin: string, path: string) {
     const record = this.recordOf(socket) ?? this.add(socket, 'client', undefined, undefined);
     if (record === undefined) return;
-    record.requestMethod = method;
-    record.requestOrigin = origin;
-    record.requestPath = path;
+    const context = record.more;
+    context.requestMethod = method;
+    context.requestOrigin = origin;
+    context.requestPath = path;
     // The request's stack names the app's fetch()/request() call; the connection's never does.
     const stack = this.requestStacks.get(request);
     if (stack !== undefined) record.stack = stack;
@@ -197,10 +198,11 @@ export class Tracker implements DiscoverySink {
   handedOver(socket: Socket, method: string, url: string): void {
     const record = this.recordOf(socket);
     if (record === undefined) return;
-    record.requestMethod = method;
-    record.requestOrigin = undefined;
-    record.requestPath = url;
-    record.handoff = method === 'CONNECT' ? 'connect' : 'upgrade';
+    const context = record.more;
+    context.requestMethod = method;
+    context.requestOrigin = undefined;
+    context.requestPath = url;
+    context.handoff = method === 'CONNECT' ? 'connect' : 'upgrade';
   }
 
   failed(error: unknown): void {
@@ -297,9 +299,12 @@ export class Tracker implements DiscoverySink {
     record.peerEndedAt = now;
     // 'end' means everything before the FIN was consumed at last.
     record.finUnreadSince = 0;
-    record.kernelFinSince = 0;
+    if (record.context !== undefined) record.context.kernelFinSince = 0;
     const kind = record.leak?.kind;
     if (kind === 'unconsumed-fin' || kind === 'unread-fin') this.resolve(record, 'consumed', now);
+    // Our FIN is already out (we ended first: the usual connection-per-request case): this
+    // socket cannot be in CLOSE_WAIT and is about to close, so it needs no grace check.
+    if (record.socket.writableFinished) return;
     markProgress(record);
     this.enqueue(record, now);
   }
@@ -349,7 +354,7 @@ export class Tracker implements DiscoverySink {
         if (kind === 'unconsumed-fin' || kind === 'unread-fin') {
           this.resolve(record, 'consumed', now);
         }
-        record.kernelFinSince = 0;
+        if (record.context !== undefined) record.context.kernelFinSince = 0;
         record.finUnreadSince = now;
         record.finUnreadLength = unread;
       } else if (record.leak === undefined && now - record.finUnreadSince >= graceMs - 1) {
@@ -366,7 +371,7 @@ export class Tracker implements DiscoverySink {
     this.leaked.add(record);
     if (record.server !== undefined) record.server.hasLeaked = true;
     if (leak.stack === undefined && record.direction === 'client') {
-      const origin = record.requestOrigin;
+      const origin = record.context?.requestOrigin;
       if (origin !== undefined && this.hotOrigins.size < MAX_HOT_ORIGINS) {
         this.hotOrigins.add(origin);
       } else {
@@ -396,7 +401,8 @@ export class Tracker implements DiscoverySink {
     // An app that keeps closed sockets (a pool, a list) must not keep our records too.
     (socket as Tagged)[this.key] = undefined;
     if (record.leak !== undefined) {
-      this.resolve(record, record.destroyedByPolicy ? 'destroyed' : 'closed', performance.now());
+      const byPolicy = record.context?.destroyedByPolicy === true;
+      this.resolve(record, byPolicy ? 'destroyed' : 'closed', performance.now());
     }
   }
 
@@ -417,7 +423,7 @@ export class Tracker implements DiscoverySink {
 
   private destroyByPolicy(record: SocketRecord, leak: SocketLeak, dryRun: boolean): void {
     if (!dryRun) {
-      record.destroyedByPolicy = true;
+      record.more.destroyedByPolicy = true;
       record.socket.destroy();
     }
     this.events.destroyed(leak, { dryRun, destroyedAt: Date.now() });
@@ -452,12 +458,13 @@ export class Tracker implements DiscoverySink {
       // Node has seen the FIN: its own rules (grace timer, sweep) are already on it.
       if (record.peerEndedAt !== 0 || unconsumedFinBytes(record.socket) !== -1) continue;
       suspects.add(record);
-      if (record.kernelFinSince === 0 || row.unreadBytes < record.kernelUnreadMark) {
+      const context = record.more;
+      if (context.kernelFinSince === 0 || row.unreadBytes < context.kernelUnreadMark) {
         // First sight, or the app read some of what sits in front of the FIN.
         if (leak !== undefined) this.resolve(record, 'consumed', now);
-        record.kernelFinSince = now;
-        record.kernelUnreadMark = row.unreadBytes;
-      } else if (leak === undefined && now - record.kernelFinSince >= this.options.graceMs) {
+        context.kernelFinSince = now;
+        context.kernelUnreadMark = row.unreadBytes;
+      } else if (leak === undefined && now - context.kernelFinSince >= this.options.graceMs) {
         this.declare(record, 'unread-fin', now);
       }
       hidden.push({
@@ -469,7 +476,7 @@ export class Tracker implements DiscoverySink {
     for (const record of this.kernelSuspects) {
       if (suspects.has(record)) continue;
       // No longer CLOSE_WAIT with an unread FIN: Node read it, or the socket closed.
-      record.kernelFinSince = 0;
+      if (record.context !== undefined) record.context.kernelFinSince = 0;
       if (record.leak?.kind === 'unread-fin') this.resolve(record, 'consumed', now);
     }
     this.kernelSuspects = suspects;

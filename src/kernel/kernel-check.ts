@@ -22,16 +22,18 @@ export interface KernelSnapshot {
 
 /** The endpoint key of a connected socket, cached: a connected socket's 4-tuple never changes. */
 function keyOf(record: SocketRecord): string | undefined {
-  if (record.endpointKey !== undefined) return record.endpointKey;
+  const cached = record.context?.endpointKey;
+  if (cached !== undefined) return cached;
   const socket = record.socket;
   if (socket.remotePort === undefined || socket.localPort === undefined) return undefined;
-  record.endpointKey = endpointKey(
+  const context = record.more;
+  context.endpointKey = endpointKey(
     socket.localAddress,
     socket.localPort,
     socket.remoteAddress,
     socket.remotePort,
   );
-  return record.endpointKey;
+  return context.endpointKey;
 }
 
 /**

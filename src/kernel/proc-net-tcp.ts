@@ -101,6 +101,19 @@ function endpointOf(text: string | undefined): [string, number] | undefined {
   return [address, port];
 }
 
+/** The fourth whitespace-separated field (`st`), without splitting the whole line. */
+function stateField(line: string): string | undefined {
+  let position = 0;
+  for (let field = 0; field < 4; field++) {
+    while (line.charCodeAt(position) === 32) position++;
+    const start = position;
+    while (position < line.length && line.charCodeAt(position) !== 32) position++;
+    if (position === start) return undefined;
+    if (field === 3) return line.slice(start, position);
+  }
+  return undefined;
+}
+
 /**
  * Rows of one /proc/net/tcp{,6} text. `wantState` keeps only rows in that state (hex code): the
  * state column is checked before anything else is parsed, so a table of 20,000 sockets costs a
@@ -110,10 +123,13 @@ export function parseProcNetTcp(text: string, wantState?: string): KernelSocketR
   const rows: KernelSocketRow[] = [];
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
-    const fields = lines[i]!.trim().split(/\s+/);
+    const line = lines[i]!;
+    // Most rows of a busy host are other states (TIME_WAIT, ESTABLISHED): read the state field
+    // alone first, and split only the rows asked for.
+    if (wantState !== undefined && stateField(line) !== wantState) continue;
+    const fields = line.trim().split(/\s+/);
     if (fields.length < 10) continue;
     const state = fields[3]!;
-    if (wantState !== undefined && state !== wantState) continue;
     const local = endpointOf(fields[1]);
     const remote = endpointOf(fields[2]);
     const queues = fields[4]!.split(':');
