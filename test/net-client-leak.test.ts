@@ -8,10 +8,7 @@ import {
   nextLeak,
   startMonitor,
 } from './fixtures/monitor.js';
-import { closeAfterTest, HOST, listen, waitFor } from './fixtures/net.js';
-
-/** Node 24 announces Socket.prototype.connect on net.client.socket; Node 20 only net.connect(). */
-const announcesEveryConnect = Number(process.versions.node.split('.')[0]) >= 24;
+import { announcesEveryConnect, closeAfterTest, HOST, listen, waitFor } from './fixtures/net.js';
 
 async function serverThatEnds(payload = '') {
   const server = net.createServer((socket) => socket.end(payload));

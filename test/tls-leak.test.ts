@@ -7,9 +7,15 @@ import {
   nextLeak,
   startMonitor,
 } from './fixtures/monitor.js';
-import { closeAfterTest, HOST, listen, tlsCert, tlsKey, waitFor } from './fixtures/net.js';
-
-const announcesEveryConnect = Number(process.versions.node.split('.')[0]) >= 24;
+import {
+  announcesEveryConnect,
+  closeAfterTest,
+  HOST,
+  listen,
+  tlsCert,
+  tlsKey,
+  waitFor,
+} from './fixtures/net.js';
 
 function tlsClient(port: number, options: tls.ConnectionOptions = {}) {
   return closeAfterTest(
