@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import net, { type Socket } from 'node:net';
+import http from 'node:http';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SocketLeak } from '../src/index.js';
+import { healthHandler, type SocketLeak } from '../src/index.js';
 import { startMonitor } from './fixtures/monitor.js';
 import { listen, until } from './fixtures/net.js';
 
@@ -126,6 +127,23 @@ describe('a flood of 10,000 simultaneous leaks', () => {
     expect(maxDelayMs).toBeLessThan(MAX_LOOP_DELAY_MS);
     expect(leaksMs).toBeLessThan(MAX_LEAKS_CALL_MS);
     expect(reportMs).toBeLessThan(MAX_REPORT_CALL_MS);
+
+    // The health check answers during the flood: one real HTTP request to healthHandler.
+    const health = http.createServer(healthHandler(monitor));
+    health.listen(0, '127.0.0.1');
+    await once(health, 'listening');
+    start = performance.now();
+    const response = await fetch(`http://127.0.0.1:${(health.address() as AddressInfo).port}/`);
+    const payload = (await response.json()) as {
+      checks: Record<string, Array<{ observedValue: number }>>;
+    };
+    const healthMs = performance.now() - start;
+    health.closeAllConnections();
+    health.close();
+    console.log(`flood: health answered ${response.status} in ${healthMs.toFixed(1)} ms`);
+    expect(response.status).toBe(503);
+    expect(payload.checks['closewait:leaks']![0]!.observedValue).toBeGreaterThanOrEqual(FLOOD);
+    expect(healthMs).toBeLessThan(MAX_REPORT_CALL_MS + 100);
 
     // Closing them all resolves every leak, once each, and empties the tracked set.
     let resolved = 0;
