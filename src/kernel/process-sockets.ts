@@ -38,10 +38,13 @@ async function readTable(path: string): Promise<string> {
 }
 
 /**
- * CLOSE_WAIT rows of the network namespace, read as `/proc/<pid>/net/tcp{,6}`: the namespace of
- * that process, which may differ from ours.
+ * TCP rows of the network namespace, read as `/proc/<pid>/net/tcp{,6}`: the namespace of that
+ * process, which may differ from ours. `wantState` (a hex code) keeps only rows in that state.
  */
-export async function closeWaitRows(pid: number | 'self' = 'self'): Promise<KernelSocketRow[]> {
+export async function tcpRows(
+  pid: number | 'self' = 'self',
+  wantState?: string,
+): Promise<KernelSocketRow[]> {
   const [v4, v6] = await Promise.all([
     readTable(`/proc/${pid}/net/tcp`),
     readTable(`/proc/${pid}/net/tcp6`),
@@ -49,13 +52,18 @@ export async function closeWaitRows(pid: number | 'self' = 'self'): Promise<Kern
   // While sockets churn, a read of /proc/net/tcp can list one socket more than once (seen: 8
   // times): keep each 4-tuple once, or counts and the unattributed list inflate.
   const unique = new Map<string, KernelSocketRow>();
-  for (const row of [...parseProcNetTcp(v4, CLOSE_WAIT), ...parseProcNetTcp(v6, CLOSE_WAIT)]) {
+  for (const row of [...parseProcNetTcp(v4, wantState), ...parseProcNetTcp(v6, wantState)]) {
     unique.set(
       endpointKey(row.localAddress, row.localPort, row.remoteAddress, row.remotePort),
       row,
     );
   }
   return [...unique.values()];
+}
+
+/** CLOSE_WAIT rows of the network namespace `pid` is in (every process's). */
+export function closeWaitRows(pid: number | 'self' = 'self'): Promise<KernelSocketRow[]> {
+  return tcpRows(pid, CLOSE_WAIT);
 }
 
 /** The CLOSE_WAIT sockets a process holds: the rows whose inode is one of its fds. */
