@@ -397,7 +397,8 @@ export class Tracker implements DiscoverySink {
     this.tracked.delete(record);
     this.halfClosed.delete(record);
     this.kernelSuspects.delete(record);
-    this.discovery.release(socket);
+    // No discovery.release(socket) here: a closed socket's listeners never fire again, and
+    // scanning them on every close is per-socket work for nothing (stop() still releases).
     // An app that keeps closed sockets (a pool, a list) must not keep our records too.
     (socket as Tagged)[this.key] = undefined;
     if (record.leak !== undefined) {
