@@ -1,10 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { expectOnTime, nextLeak, startMonitor } from './fixtures/monitor.js';
-import { connect, HOST, listen, tlsCert, tlsKey, waitFor } from './fixtures/net.js';
+import { connect, listen, tlsCert, tlsClient, tlsKey, waitFor } from './fixtures/net.js';
 
 const UPGRADE_REQUEST =
   'GET /chat?room=1 HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
@@ -70,7 +69,7 @@ describe('sockets handed over by http.Server', () => {
       );
     });
     const port = await listen(server);
-    const client = tls.connect({ port, host: HOST, ca: tlsCert, servername: 'localhost' });
+    const client = tlsClient(port);
     await waitFor(client, 'secureConnect');
     client.write(UPGRADE_REQUEST);
     await waitFor(client, 'data');

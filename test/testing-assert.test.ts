@@ -17,6 +17,7 @@ import {
   listen,
   pausedReaderLeak,
   tlsCert,
+  tlsClient,
   tlsKey,
   unreadBodyBytes,
   until,
@@ -165,9 +166,7 @@ describe('assertNoSocketLeaks() fails, naming the line that created the socket',
     );
     const line = nextLine();
     const port = await listen(server);
-    const client = closeAfterTest(
-      tls.connect({ port, host: HOST, ca: tlsCert, servername: 'localhost' }),
-    );
+    const client = tlsClient(port);
     await waitFor(client, 'data');
     client.end();
     await waitFor(accepted[0]!, 'end');

@@ -17,6 +17,8 @@ import {
   waitFor,
 } from './fixtures/net.js';
 
+// Not the fixture's tlsClient: these tests assert that the leak's site is this file, so the
+// tls.connect() call must be written here.
 function tlsClient(port: number, options: tls.ConnectionOptions = {}) {
   return closeAfterTest(
     tls.connect({ port, host: HOST, ca: tlsCert, servername: 'localhost', ...options }),
