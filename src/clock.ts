@@ -1,0 +1,28 @@
+/**
+ * The real clock and timers, taken from Node's modules when closewait loads. Test runners' fake
+ * timers (vitest's and Jest's, both @sinonjs/fake-timers) replace `globalThis.setTimeout`,
+ * `globalThis.performance` and `Date`; a monitor that used those would never see a grace period
+ * end under a fake clock (a leaky test passed), and an assertion that waited on them would hang.
+ * `node:timers` and `node:perf_hooks` are left alone by both, so everything closewait times or
+ * schedules goes through here.
+ */
+import { performance } from 'node:perf_hooks';
+import timers from 'node:timers';
+
+const realPerformance = performance;
+
+/** Monotonic milliseconds (`performance.now()` of the real clock). */
+export const monotonicNow: () => number = () => realPerformance.now();
+/** Epoch milliseconds at `monotonicNow() === 0`. */
+export const timeOrigin: number = realPerformance.timeOrigin;
+/**
+ * Epoch milliseconds of the real clock. From the monotonic clock, not `Date.now`: in Jest the
+ * module runs in the test's realm, whose `Date` may already be fake when closewait loads.
+ */
+export const epochNow: () => number = () => Math.round(timeOrigin + realPerformance.now());
+
+export const setTimer: typeof timers.setTimeout = timers.setTimeout;
+export const clearTimer: typeof timers.clearTimeout = timers.clearTimeout;
+export const setRepeating: typeof timers.setInterval = timers.setInterval;
+export const clearRepeating: typeof timers.clearInterval = timers.clearInterval;
+export const setImmediateReal: typeof timers.setImmediate = timers.setImmediate;
