@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Measures, once per run, the body sizes the unread-body tests need on this Node line.
+    globalSetup: ['./test/global-setup.ts'],
     // Real sockets and real timers: tests share one kernel, so keep files apart in forks.
     pool: 'forks',
     testTimeout: 20_000,

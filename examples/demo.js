@@ -5,6 +5,7 @@ import { createSocketMonitor } from 'closewait';
 import { startBodyServer } from './leaks/body-server.js';
 import { startHalfOpenTcpServer } from './leaks/half-open-tcp-server.js';
 import { startPausedReaderServer } from './leaks/paused-reader-server.js';
+import { measureUnreadBodyBytes } from './leaks/unread-body-size.js';
 import { startUpgradeServer } from './leaks/upgrade-server.js';
 
 const GRACE_MS = 500;
@@ -42,11 +43,6 @@ async function halfCloseClient(port, payload) {
   return socket;
 }
 
-/** Undici's body buffer: a body that exactly fills it has its FIN read by Node but unconsumed. */
-function unreadBodyBytes() {
-  return Number((process.versions.undici ?? '6').split('.')[0]) >= 7 ? 131_072 : 65_536;
-}
-
 const tcp = await startHalfOpenTcpServer();
 const upgrade = await startUpgradeServer();
 const bodies = await startBodyServer();
@@ -71,7 +67,9 @@ for (let i = 0; i < 2; i++) {
   socket.end();
 }
 // The most common leak of all: a response whose body nobody reads.
-const unread = await fetch(`http://${HOST}:${portOf(bodies)}/bytes/${unreadBodyBytes()}`);
+const unread = await fetch(
+  `http://${HOST}:${portOf(bodies)}/bytes/${await measureUnreadBodyBytes('fetch')}`,
+);
 await halfCloseClient(portOf(paused), Buffer.alloc(120 * 1024));
 
 console.log(`\nwaiting for the leaks to outlive graceMs (${GRACE_MS} ms)...`);

@@ -47,6 +47,35 @@ interface HttpServerSocket extends Socket {
   parser?: { incoming?: { upgrade?: boolean; method?: string; url?: string } | null } | null;
 }
 
+/**
+ * Whether `net.client.socket` is published by `Socket.prototype.connect` (so for
+ * `new net.Socket().connect()`, `tls.connect()` and re-connects) rather than by `net.connect()`
+ * alone (nodejs/node#58349: Node 22.17+ / 24.2+). Probed once with a connect to an abstract
+ * socket path that cannot exist: the channel is published synchronously inside connect(), and
+ * the socket is destroyed before it could do anything.
+ */
+let socketConnectAnnounced: boolean | undefined;
+export function announcesSocketConnect(): boolean {
+  if (socketConnectAnnounced !== undefined) return socketConnectAnnounced;
+  let seen = false;
+  const onSocket = () => {
+    seen = true;
+  };
+  dc.subscribe('net.client.socket', onSocket);
+  const socket = new net.Socket();
+  socket.on('error', () => {});
+  try {
+    socket.connect({ path: `\0closewait-probe-${process.pid}` });
+  } catch {
+    // Not a platform with abstract sockets: the answer is whatever was published before.
+  } finally {
+    dc.unsubscribe('net.client.socket', onSocket);
+    socket.destroy();
+  }
+  socketConnectAnnounced = seen;
+  return seen;
+}
+
 /** A private channel the opt-in `connect` patch publishes on, so one patch serves all monitors. */
 const patchedConnectChannel = dc.channel('closewait:net.socket.connect');
 let originalConnect: typeof net.Socket.prototype.connect | undefined;
