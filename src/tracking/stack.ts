@@ -9,9 +9,9 @@ export interface StackHolder {
   stack?: string;
 }
 
-/** Frames from this library's own files are skipped when naming a site. */
-const ownDir = fileURLToPath(new URL('.', import.meta.url));
-const ownDirUrl = new URL('.', import.meta.url).href;
+/** Frames from this library's own files are skipped when naming a site: the package's root. */
+const ownDir = fileURLToPath(new URL('..', import.meta.url));
+const ownDirUrl = new URL('..', import.meta.url).href;
 
 export function captureStack(limit: number, above: Function): StackHolder {
   const holder: StackHolder = {};
