@@ -85,9 +85,10 @@ export interface TrackedSocket {
 export interface LeakResolution {
   /**
    * `closed`: the app closed the socket; `consumed`: it read past the FIN at last;
-   * `destroyed`: the auto-destroy policy closed it.
+   * `destroyed`: the auto-destroy policy closed it; `progress`: it moved again (wrote, or its
+   * queued bytes drained) and is judged afresh, as any half-closed socket.
    */
-  reason: 'closed' | 'consumed' | 'destroyed';
+  reason: 'closed' | 'consumed' | 'destroyed' | 'progress';
   resolvedAt: number;
 }
 
