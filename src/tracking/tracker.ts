@@ -160,6 +160,19 @@ export class Tracker implements DiscoverySink {
     if (stack === undefined && above !== undefined && this.sampler.wants(undefined)) {
       stack = captureStack(this.options.stackLimit, above);
     }
+    if (socket.destroyed) {
+      // A re-connect() of a closed socket is announced before connect() revives it (Node 24:
+      // destroyed is still true then): look again once connect() has returned.
+      const later = stack;
+      queueMicrotask(() => {
+        try {
+          if (!socket.destroyed) this.add(socket, 'client', later, undefined);
+        } catch (error) {
+          this.failed(error);
+        }
+      });
+      return;
+    }
     this.add(socket, 'client', stack, undefined);
   }
 
@@ -242,8 +255,7 @@ export class Tracker implements DiscoverySink {
   ): SocketRecord | undefined {
     const tag = (socket as Tagged)[this.key];
     if (tag !== undefined && tag !== CLOSED) return tag;
-    // A re-connect() is announced while the socket still says destroyed (from its last life).
-    if (!this.running || (socket.destroyed && !socket.connecting)) return undefined;
+    if (!this.running || socket.destroyed) return undefined;
     const record = new SocketRecord(
       ++this.nextId,
       socket,
