@@ -1,7 +1,13 @@
 import type { Server, Socket } from 'node:net';
 import { DestroyPolicy } from './auto-destroy.js';
 import { Discovery, type DiscoverySink } from './discovery.js';
-import { snapshotKernel, unsupportedKernelResult } from './kernel/kernel-check.js';
+import { KernelReadError } from './errors.js';
+import {
+  failedKernelResult,
+  type KernelSnapshot,
+  snapshotKernel,
+  unsupportedKernelResult,
+} from './kernel/kernel-check.js';
 import { kernelViewUnsupported } from './kernel/process-sockets.js';
 import {
   buildLeak,
@@ -444,7 +450,15 @@ export class Tracker implements DiscoverySink {
     const started = performance.now();
     const unsupported = kernelViewUnsupported();
     if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
-    const snapshot = await snapshotKernel(this.tracked);
+    let snapshot: KernelSnapshot;
+    try {
+      snapshot = await snapshotKernel(this.tracked);
+    } catch (error) {
+      if (!(error instanceof KernelReadError)) throw error;
+      // A check that saw nothing: every leak and suspect stays as the last good check left it.
+      this.failed(error);
+      return failedKernelResult(error, performance.now() - started);
+    }
     const now = performance.now();
     const confirmed: SocketLeak[] = [];
     const hidden: KernelCheckResult['hidden'] = [];
