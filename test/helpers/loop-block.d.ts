@@ -1,0 +1,8 @@
+export interface LoopBlocks {
+  /** Main-thread CPU time of the longest gap between two ticks, in ms. */
+  cpuMs: number;
+  /** The longest wall-clock gap between two ticks, less the 1 ms interval, in ms. */
+  wallMs: number;
+}
+
+export function watchLoopBlocks(): { stop(): LoopBlocks };
