@@ -1,12 +1,21 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
+import os, { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createSocketMonitor } from '../src/index.js';
 import { kernelEndpoints } from '../src/kernel/kernel-address.js';
-import { ANY_STATE, parseLines, parseProcNetTcp } from '../src/kernel/proc-net-tcp.js';
+import { snapshotKernel } from '../src/kernel/kernel-check.js';
+import {
+  ANY_STATE,
+  type KernelSocketRow,
+  parseLines,
+  parseProcNetTcp,
+} from '../src/kernel/proc-net-tcp.js';
 import { processCloseWaitRows } from '../src/kernel/process-sockets.js';
 import { expectNoLeak, GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
 import { closeAfterTest, HOST, listen, pausedReaderLeak, waitFor } from './fixtures/net.js';
+import { procNetTcpTable } from './fixtures/proc-net-tcp-table.js';
 
 const linux = process.platform === 'linux';
 const hasIpv6Loopback = Object.values(os.networkInterfaces()).some((addresses) =>
@@ -95,6 +104,38 @@ describe.runIf(linux)('kernel check (Linux: reads /proc/net/tcp)', () => {
       rows = await processCloseWaitRows('self');
     }
     expect(rows.find((row) => row.localPort === port)).toMatchObject({ state: 'CLOSE_WAIT' });
+  });
+
+  it("finds its own unattributed socket among thousands of other processes' CLOSE_WAIT rows", async () => {
+    const { port } = await pausedReaderLeak();
+    let ours: KernelSocketRow | undefined;
+    const deadline = Date.now() + 2000;
+    while (ours === undefined && Date.now() < deadline) {
+      ours = (await processCloseWaitRows('self')).find((row) => row.localPort === port);
+      if (ours === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(ours).toBeDefined();
+    // A table of 3,000 CLOSE_WAIT rows whose inodes no process here holds, but for one: ours,
+    // first (a row kept whole) or last (past the rows kept whole, so read again).
+    const { text, closeWaitSockets } = procNetTcpTable({ rows: 3000, closeWait: 3000 });
+    for (const position of [0, closeWaitSockets.length - 1]) {
+      const dir = mkdtempSync(join(tmpdir(), 'closewait-tcp-'));
+      const path = join(dir, 'tcp');
+      const inode = closeWaitSockets[position]!.inode;
+      writeFileSync(path, text.replace(` ${inode} `, ` ${ours!.inode} `), {
+        flag: 'wx',
+        mode: 0o600,
+      });
+      try {
+        const snapshot = await snapshotKernel([], [{ path, missingIsEmpty: false }]);
+        expect(snapshot.matched).toEqual([]);
+        expect(snapshot.unattributed).toEqual([
+          expect.objectContaining({ inode: ours!.inode, state: 'CLOSE_WAIT' }),
+        ]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   });
 });
 
