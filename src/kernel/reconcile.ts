@@ -1,4 +1,5 @@
 import { clearRepeating, epochNow, monotonicNow, setRepeating } from '../clock.js';
+import { KernelReadError } from '../errors.js';
 import { describeRecord } from '../report/leak-view.js';
 import { unconsumedFinBytes } from '../rules/leak-rules.js';
 import type { SocketRecord } from '../tracking/record.js';
@@ -10,7 +11,12 @@ import type {
   LeakResolution,
   SocketLeak,
 } from '../types.js';
-import { snapshotKernel, unsupportedKernelResult } from './kernel-check.js';
+import {
+  failedKernelResult,
+  type KernelSnapshot,
+  snapshotKernel,
+  unsupportedKernelResult,
+} from './kernel-check.js';
 import { kernelViewUnsupported } from './process-sockets.js';
 
 export interface KernelHooks {
@@ -29,6 +35,8 @@ export class KernelView {
   #suspects = new Set<SocketRecord>();
   #inFlight: Promise<KernelCheckResult> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** The last check failed to read /proc: the next failure is not logged again. */
+  #failing = false;
   /** What the last check saw, for report(). */
   last: KernelSummary | undefined;
 
@@ -72,8 +80,18 @@ export class KernelView {
     const started = monotonicNow();
     const unsupported = kernelViewUnsupported();
     if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
-    // A failed read rejects here, before anything is resolved or declared from it.
-    const snapshot = await snapshotKernel(this.registry);
+    let snapshot: KernelSnapshot;
+    try {
+      snapshot = await snapshotKernel(this.registry);
+    } catch (error) {
+      if (!(error instanceof KernelReadError)) throw error;
+      // A check that saw nothing: every leak and suspect stays as the last good check left it.
+      // Logged once per streak of failures (out of descriptors, every check fails).
+      if (!this.#failing) this.hooks.failed(error);
+      this.#failing = true;
+      return failedKernelResult(error, monotonicNow() - started);
+    }
+    this.#failing = false;
     const now = monotonicNow();
     const confirmed: SocketLeak[] = [];
     const hidden: KernelCheckResult['hidden'] = [];

@@ -80,7 +80,7 @@ export class SocketContext {
   kernelFinSince = 0;
   /** Bytes unread in front of that FIN at that check: shrinking means the app reads. */
   kernelUnreadMark = 0;
-  /** `local|port|remote|port`, cached for kernel matching once the socket is connected. */
+  /** The 4-tuple as /proc/net/tcp prints it, cached once the socket is connected. */
   endpointKey: string | undefined = undefined;
   /** Set when the auto-destroy policy destroyed it, so the resolution says so. */
   destroyedByPolicy = false;
