@@ -116,7 +116,7 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
    */
   describe(id: number): SocketDetail | undefined {
     const record = this.#tracker.recordById(id);
-    return record === undefined ? undefined : describeRecord(record);
+    return record === undefined ? undefined : describeRecord(record, this.options.keepQuery);
   }
 
   /** Leaked sockets still open, oldest leak first. */

@@ -1,5 +1,6 @@
 import { clearRepeating, epochNow, monotonicNow, setRepeating } from '../clock.js';
 import { KernelReadError } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
 import { describeRecord } from '../report/leak-view.js';
 import { unconsumedFinBytes } from '../rules/leak-rules.js';
 import type { SocketRecord } from '../tracking/record.js';
@@ -42,7 +43,7 @@ export class KernelView {
 
   constructor(
     private readonly registry: SocketRegistry,
-    private readonly graceMs: number,
+    private readonly options: Pick<ResolvedOptions, 'graceMs' | 'keepQuery'>,
     private readonly hooks: KernelHooks,
   ) {}
 
@@ -112,11 +113,11 @@ export class KernelView {
         if (leak !== undefined) this.hooks.resolve(record, 'consumed', now);
         context.kernelFinSince = now;
         context.kernelUnreadMark = row.unreadBytes;
-      } else if (leak === undefined && now - context.kernelFinSince >= this.graceMs) {
+      } else if (leak === undefined && now - context.kernelFinSince >= this.options.graceMs) {
         this.hooks.declare(record, 'unread-fin', now);
       }
       hidden.push({
-        socket: describeRecord(record),
+        socket: describeRecord(record, this.options.keepQuery),
         unreadBytes: row.unreadBytes,
         leak: record.leak,
       });

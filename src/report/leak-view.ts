@@ -12,6 +12,7 @@ import type {
   TrackedSocket,
   TrackedSocketState,
 } from '../types.js';
+import { redactTarget } from './redact.js';
 
 /** Internal fields we read defensively: they are not public API and differ across versions. */
 interface SocketInternals {
@@ -56,12 +57,12 @@ export function serverInfoOf(server: ServerRecord): ServerInfo {
   return info;
 }
 
-function requestOf(record: SocketRecord): RequestInfo | undefined {
+function requestOf(record: SocketRecord, keepQuery: boolean): RequestInfo | undefined {
   const context = record.context;
   if (context?.requestMethod !== undefined) {
     return {
       method: context.requestMethod,
-      url: (context.requestOrigin ?? '') + (context.requestPath ?? ''),
+      url: redactTarget((context.requestOrigin ?? '') + (context.requestPath ?? ''), keepQuery),
       handoff: context.handoff,
     };
   }
@@ -74,7 +75,10 @@ function requestOf(record: SocketRecord): RequestInfo | undefined {
   const host = typeof hostHeader === 'string' ? hostHeader : request.host;
   return {
     method: request.method,
-    url: `${request.protocol ?? 'http:'}//${host ?? ''}${request.path ?? ''}`,
+    url: redactTarget(
+      `${request.protocol ?? 'http:'}//${host ?? ''}${request.path ?? ''}`,
+      keepQuery,
+    ),
     handoff: undefined,
   };
 }
@@ -116,7 +120,8 @@ function originOf(record: SocketRecord, server: ServerInfo | undefined) {
   return { stack, ...sitesOf(stack) };
 }
 
-export function describeRecord(record: SocketRecord): SocketDetail {
+/** `keepQuery`: the monitor's option of that name (queries are removed by default). */
+export function describeRecord(record: SocketRecord, keepQuery = false): SocketDetail {
   const socket = record.socket;
   const server = record.server === undefined ? undefined : serverInfoOf(record.server);
   const { stack, site, appSite } = originOf(record, server);
@@ -131,7 +136,7 @@ export function describeRecord(record: SocketRecord): SocketDetail {
     site,
     appSite,
     server,
-    request: requestOf(record),
+    request: requestOf(record, keepQuery),
   };
 }
 
@@ -140,7 +145,12 @@ export function describeRecord(record: SocketRecord): SocketDetail {
  * copying a detail object with rest/spread left some in dictionary mode (measured: grouping
  * 10,000 such leaks took ~100 ms instead of a few).
  */
-export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): SocketLeak {
+export function buildLeak(
+  record: SocketRecord,
+  kind: LeakKind,
+  now: number,
+  keepQuery = false,
+): SocketLeak {
   const socket = record.socket;
   const server = record.server === undefined ? undefined : serverInfoOf(record.server);
   const { stack, site, appSite } = originOf(record, server);
@@ -168,7 +178,7 @@ export function buildLeak(record: SocketRecord, kind: LeakKind, now: number): So
     site,
     appSite,
     server,
-    request: requestOf(record),
+    request: requestOf(record, keepQuery),
     kind,
     peerEndedAt: toEpoch(finSeenAt),
     detectedAt: toEpoch(now),

@@ -102,7 +102,7 @@ export class Tracker implements DiscoverySink {
     this.sweepJob = new SlicedJob((sliceEnd) => this.sweep(sliceEnd), failed);
     this.halfClosed = new DueQueue(options.graceMs, () => this.dueJob.runNow());
     this.sampler = new StackSampler(options.sampleRate);
-    this.kernel = new KernelView(this.registry, options.graceMs, {
+    this.kernel = new KernelView(this.registry, options, {
       declare: (record, kind, now) => this.declare(record, kind, now),
       resolve: (record, reason, now) => this.resolve(record, reason, now),
       failed,
@@ -415,7 +415,7 @@ export class Tracker implements DiscoverySink {
   }
 
   private declare(record: SocketRecord, kind: LeakKind, now: number): void {
-    const leak = buildLeak(record, kind, now);
+    const leak = buildLeak(record, kind, now, this.options.keepQuery);
     record.leak = leak;
     this.states.update(record);
     this.leaked.add(record);
