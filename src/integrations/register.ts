@@ -13,6 +13,7 @@ import pino, { type Logger } from 'pino';
 import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
 import { LeakHistory, writeExitReport } from '../register/exit-report.js';
 import { startHealthServer } from '../register/health-server.js';
+import { targetProblem } from '../register/private-file.js';
 import { problemLine, type RegisterSettings, readRegisterEnv } from '../register-env.js';
 
 /**
@@ -76,7 +77,17 @@ function start(settings: RegisterSettings): SocketMonitor {
       log.error({ err: error }, 'closewait health server failed; leaks are still logged');
     });
   }
-  if (settings.reportFile !== undefined) writeReportAtExit(monitor, settings.reportFile, log);
+  if (settings.reportFile !== undefined) {
+    // Refused now, in one line, rather than at exit in a log line nobody waits for.
+    const problem = targetProblem(settings.reportFile);
+    if (problem === undefined) writeReportAtExit(monitor, settings.reportFile, log);
+    else {
+      writeStderr(
+        `closewait: CLOSEWAIT_REPORT_FILE: ${problem}; no report will be written ` +
+          `(pid ${process.pid}). Leaks are still logged.\n`,
+      );
+    }
+  }
   return monitor;
 }
 

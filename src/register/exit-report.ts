@@ -1,7 +1,7 @@
-import { renameSync, writeFileSync } from 'node:fs';
 import type { SocketMonitor } from '../monitor.js';
 import { buildReport, type SocketReportData } from '../report.js';
 import type { LeakResolution, SocketLeak } from '../types.js';
+import { writePrivateFile } from './private-file.js';
 
 /** What a process under `closewait run` leaves behind when it exits: read by the command. */
 export interface ExitReport {
@@ -73,15 +73,13 @@ export class LeakHistory {
 }
 
 /**
- * Writes synchronously (this runs in 'exit', where nothing async completes) and atomically (a
- * reader never sees half a file). Never throws: the app's exit must stay the app's.
+ * Writes synchronously (this runs in 'exit', where nothing async completes), atomically (a
+ * reader never sees half a file) and privately (0600: the report holds the app's argv). Never
+ * throws: the app's exit must stay the app's.
  */
 export function writeExitReport(path: string, report: ExitReport): string | undefined {
   try {
-    const partial = `${path}.${process.pid}.partial`;
-    writeFileSync(partial, JSON.stringify(report));
-    renameSync(partial, path);
-    return undefined;
+    return writePrivateFile(path, JSON.stringify(report));
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
