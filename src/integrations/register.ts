@@ -14,6 +14,7 @@ import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
 import { LeakHistory, writeExitReport } from '../register/exit-report.js';
 import { startHealthServer } from '../register/health-server.js';
 import { targetProblem } from '../register/private-file.js';
+import { reportBeforeSignalDeath } from '../register/signal-death.js';
 import { problemLine, type RegisterSettings, readRegisterEnv } from '../register-env.js';
 
 /**
@@ -32,11 +33,9 @@ function writeStderr(text: string): void {
 }
 
 /**
- * Under `closewait run` (or any CLOSEWAIT_REPORT_FILE), the report is written at 'exit' and when
- * SIGINT/SIGTERM arrive: a process a signal kills emits no 'exit'. When the app has no handler
- * of its own for that signal, ours steps aside and raises it again, so the process still dies of
- * it as it would have (same exit status); when the app has one, the app decides when to exit and
- * 'exit' writes the report again, fresher.
+ * Under `closewait run` (or any CLOSEWAIT_REPORT_FILE), the report is written at 'exit', and
+ * before SIGINT/SIGTERM end the process (a process a signal kills emits no 'exit'), without
+ * changing how it ends: see signal-death.ts.
  */
 function writeReportAtExit(monitor: SocketMonitor, path: string, log: Logger): void {
   const history = new LeakHistory(monitor);
@@ -49,15 +48,7 @@ function writeReportAtExit(monitor: SocketMonitor, path: string, log: Logger): v
     }
   };
   process.on('exit', () => write('exit'));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    const onSignal = () => {
-      write(signal);
-      if (process.listenerCount(signal) > 1) return;
-      process.off(signal, onSignal);
-      process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
+  reportBeforeSignalDeath(write);
 }
 
 function start(settings: RegisterSettings): SocketMonitor {
