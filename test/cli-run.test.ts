@@ -18,10 +18,20 @@ function closewaitRun(
   command: string[],
   extra: Record<string, string> = {},
   options: string[] = [],
+  spawnOptions: { detached?: boolean } = {},
 ) {
   return spawnNode([CLI_JS, 'run', ...options, '--', ...command], {
     env: childEnv({ CLOSEWAIT_GRACE_MS: '200', ...extra }),
+    ...spawnOptions,
   });
+}
+
+/**
+ * `closewait run` as a terminal's foreground job: in a process group of its own, where a Ctrl-C
+ * is a SIGINT to the whole group (`kill(-pgid)`), the app included.
+ */
+function closewaitRunAsJob(command: string[], extra: Record<string, string> = {}) {
+  return closewaitRun(command, extra, [], { detached: true });
 }
 
 /** The table row of a half-closed server leak at the app's listen() line, as printed. */
@@ -68,14 +78,54 @@ describe('closewait run -- <command>', () => {
     expect(stderr).toContain('1 of them was closed before the process exited');
   });
 
-  it('ESM app with no signal handler, stopped with SIGINT: it dies of it, and the report still comes back', async () => {
-    const run = closewaitRun([process.execPath, APPS.esm], { APP_LIFETIME_MS: '10000' });
+  it('ESM app with no signal handler, stopped with Ctrl-C: it dies of it, and the report still comes back', async () => {
+    const run = closewaitRunAsJob([process.execPath, APPS.esm], { APP_LIFETIME_MS: '10000' });
     const { port } = await leakedPorts(run);
     await run.waitFor('stderr', /"msg":"CLOSE_WAIT socket leak/);
-    run.child.kill('SIGINT');
+    process.kill(-run.pid, 'SIGINT');
     expect(await run.waitForExit()).toEqual({ code: 1, signal: null });
-    expect(run.stderr()).toContain('was stopped by SIGINT (passed on by closewait)');
+    expect(run.stderr()).toContain('was stopped by SIGINT (sent to the process group)');
     expect(run.stderr()).toMatch(tableRow(APPS.esm, port));
+  });
+
+  it('a Ctrl-C reaches the app once: closewait does not pass on what the group already got', async () => {
+    // Counts SIGINTs, says when the first came, and how many came in the second after it.
+    const app = `
+      let count = 0;
+      process.on('SIGINT', () => {
+        if (count++ > 0) return;
+        console.log('got one');
+        setTimeout(() => { console.log('sigint ' + count); process.exit(0); }, 1000);
+      });
+      setInterval(() => {}, 1000);
+      console.log('ready');`;
+    const run = closewaitRunAsJob([process.execPath, '-e', app]);
+    await run.waitFor('stdout', /ready/);
+    // Two SIGINTs that reach a process before it has taken the first are one (signals do not
+    // queue): closewait is held still until the app has taken the group's, so that a second
+    // one passed on by closewait would be counted.
+    process.kill(run.pid, 'SIGSTOP');
+    process.kill(-run.pid, 'SIGINT');
+    await run.waitFor('stdout', /got one/);
+    process.kill(run.pid, 'SIGCONT');
+    expect(await run.waitForExit()).toEqual({ code: 0, signal: null });
+    expect(run.stdout()).toContain('sigint 1\n');
+    expect(run.stderr()).toContain('exited with code 0');
+  });
+
+  it('SIGTERM to closewait alone is passed on to the app, once', async () => {
+    const app = `
+      let count = 0;
+      process.on('SIGTERM', () => {
+        if (count++ === 0) setTimeout(() => { console.log('sigterm ' + count); process.exit(0); }, 500);
+      });
+      setInterval(() => {}, 1000);
+      console.log('ready');`;
+    const run = closewaitRunAsJob([process.execPath, '-e', app]);
+    await run.waitFor('stdout', /ready/);
+    run.child.kill('SIGTERM');
+    expect(await run.waitForExit()).toEqual({ code: 0, signal: null });
+    expect(run.stdout()).toContain('sigterm 1\n');
   });
 
   it('exits 0 with an empty table when nothing leaked', async () => {
