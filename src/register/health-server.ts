@@ -40,6 +40,32 @@ function sendText(response: http.ServerResponse, status: number, body: string, t
   response.end(body);
 }
 
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6: reachable from this host only. */
+export function isLoopback(address: string): boolean {
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+/**
+ * Said at warn, whatever the log level's default: an address other hosts can reach was chosen
+ * by a variable that may have been copied from an example, and what is served there is the
+ * app's business. Verbose payloads name code paths, routes and peers' addresses.
+ */
+function exposure(settings: HealthServerSettings): string {
+  const where = `CLOSEWAIT_HEALTH_HOST=${settings.host} is not a loopback address`;
+  if (settings.verbose) {
+    return (
+      `${where}, and CLOSEWAIT_HEALTH_VERBOSE is on: anyone who can reach this port reads the ` +
+      'source files and lines, stacks, routes and socket addresses of leaks. Bind it to ' +
+      '127.0.0.1, or turn verbose off and put the port behind a firewall'
+    );
+  }
+  return (
+    `${where}: other hosts can read this process's leak counts and metrics. Bind it to ` +
+    '127.0.0.1 unless they must'
+  );
+}
+
 /**
  * The side server of CLOSEWAIT_HEALTH_PORT: `/health/sockets` (and `/`) with the health payload,
  * `/metrics` when prom-client is importable. It must never keep the app alive: the server and
@@ -97,10 +123,10 @@ export async function startHealthServer(
     server.listen(settings.port, settings.host, () => {
       const { address, port } = server.address() as AddressInfo;
       const host = address.includes(':') ? `[${address}]` : address;
-      log.info(
-        { health: { address, port, metrics: typeof metrics !== 'string' } },
-        `closewait health server listening on http://${host}:${port}/health/sockets`,
-      );
+      const fields = { health: { address, port, metrics: typeof metrics !== 'string' } };
+      const listening = `closewait health server listening on http://${host}:${port}/health/sockets`;
+      if (isLoopback(address)) log.info(fields, listening);
+      else log.warn(fields, `${listening}: ${exposure(settings)}`);
       resolve(server);
     });
   });
