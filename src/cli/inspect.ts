@@ -1,6 +1,7 @@
 import { kernelViewUnsupported } from '../kernel/process-sockets.js';
 import { type CliIo, EXIT, HELP } from './help.js';
 import { formatLook, type InspectLook, lookJson, socketKey } from './inspect-format.js';
+import { terminalSafeJson } from './printable.js';
 import { ProcessUnreadableError, readProcessTcp } from './process-tcp.js';
 
 interface InspectArgs {
@@ -80,7 +81,7 @@ export async function inspectCommand(
 }
 
 function show(look: InspectLook, args: InspectArgs, io: CliIo, clear: boolean): void {
-  if (args.json) io.out(`${JSON.stringify(lookJson(look))}\n`);
+  if (args.json) io.out(`${terminalSafeJson(lookJson(look))}\n`);
   else io.out(`${clear ? '\x1b[2J\x1b[H' : ''}${formatLook(look)}`);
 }
 

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { ExitReport } from '../register/exit-report.js';
 import { formatReport } from '../report.js';
+import { printable } from './printable.js';
 
 export const REPORT_PREFIX = 'report-';
 
@@ -40,7 +41,8 @@ export function commandOf(argv: readonly string[]): string {
     const short = relative(process.cwd(), script);
     parts.push(short.startsWith('..') ? script : short);
   }
-  const text = [...parts, ...rest].join(' ');
+  // The process's own argv: whatever it holds, it must not drive the terminal it is shown on.
+  const text = printable([...parts, ...rest].join(' '));
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
