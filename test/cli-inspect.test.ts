@@ -234,6 +234,26 @@ describe.runIf(linux)('closewait inspect <pid> (Linux, /proc)', () => {
     );
   });
 
+  it('refuses a --watch interval Node cannot time (past a day), naming the option and the value', async () => {
+    const sleeper = spawnNode(['-e', 'setTimeout(() => {}, 15000)'], { env: childEnv() });
+    const cli = spawnNode([CLI_JS, 'inspect', '--watch=99999999999', String(sleeper.pid)]);
+    expect(await cli.waitForExit(3000)).toEqual({ code: 2, signal: null });
+    expect(cli.stderr()).toMatch(
+      /^closewait inspect: option "--watch" must be seconds, from 0\.1 to 86400; received "99999999999"\n/,
+    );
+    expect(cli.stdout()).toBe('');
+  });
+
+  it('--watch into a pipe whose reader left (| head): ends quietly, no EPIPE stack', async () => {
+    const sleeper = spawnNode(['-e', 'setTimeout(() => {}, 15000)'], { env: childEnv() });
+    const watch = spawnNode([CLI_JS, 'inspect', '--watch', '0.1', String(sleeper.pid)]);
+    await watch.waitFor('stdout', /0 CLOSE_WAIT sockets/);
+    // As `head` does once it has its lines: the read end of the pipe is closed.
+    watch.child.stdout!.destroy();
+    expect(await watch.waitForExit()).toEqual({ code: 0, signal: null });
+    expect(watch.stderr()).toBe('');
+  });
+
   it('exits 2 for a process that does not exist, and for bad arguments', async () => {
     // Above any pid_max Linux allows (2^22).
     const gone = await inspect(['99999999']);

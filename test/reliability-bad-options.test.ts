@@ -1,5 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { parseInspectArgs } from '../src/cli/inspect.js';
+import { parseRunArgs } from '../src/cli/run.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { createSocketMonitor, healthHandler, type SocketMonitorOptions } from '../src/index.js';
 import { registerMetrics } from '../src/integrations/prometheus.js';
@@ -174,6 +176,14 @@ describe('bad options', () => {
       thrownBy(() => registerMetrics(monitor, { prefix: 'bad prefix' })),
       'prefix',
     );
+  });
+
+  it("the CLI's option values fail the same way", () => {
+    expectInvalidOption(parseInspectArgs(['1', '--watch=99999999999']), '--watch');
+    expectInvalidOption(parseInspectArgs(['--watch', '0.01', '1']), '--watch');
+    expectInvalidOption(parseInspectArgs(['--watch=soon', '1']), '--watch');
+    expectInvalidOption(parseRunArgs(['--report-json']), '--report-json');
+    expectInvalidOption(parseRunArgs(['--report-json=', 'node']), '--report-json');
   });
 
   it('track() rejects what is not a socket, and a direction that is not one', () => {

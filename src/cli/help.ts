@@ -4,6 +4,11 @@ export interface CliIo {
   err(text: string): void;
 }
 
+/** A usage problem as the command prints it, after `closewait <command>: `. */
+export function usageProblem(problem: string | Error): string {
+  return typeof problem === 'string' ? problem : problem.message.replace(/^closewait: /, '');
+}
+
 /** Exit codes, the same for every command; `run` passes the app's own failures through. */
 export const EXIT = {
   /** Nothing found. */

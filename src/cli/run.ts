@@ -2,8 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InvalidOptionError } from '../errors.js';
 import { type REGISTER_ENV, readRegisterEnv } from '../register-env.js';
-import { type CliIo, EXIT, HELP } from './help.js';
+import { type CliIo, EXIT, HELP, usageProblem } from './help.js';
 import { formatExitReports, leakCount, REPORT_PREFIX, readExitReports } from './run-report.js';
 
 interface RunArgs {
@@ -12,8 +13,13 @@ interface RunArgs {
   reportJson: string | undefined;
 }
 
-/** Options stop at `--` or at the first word that is not one: the rest is the command's. */
-function parseRunArgs(argv: readonly string[]): RunArgs | 'help' | string {
+/**
+ * Options stop at `--` or at the first word that is not one: the rest is the command's. A
+ * problem comes back as a sentence, or as an InvalidOptionError when an option's value is wrong.
+ */
+export function parseRunArgs(
+  argv: readonly string[],
+): RunArgs | 'help' | string | InvalidOptionError {
   let reportJson: string | undefined;
   let i = 0;
   for (; i < argv.length; i++) {
@@ -23,11 +29,15 @@ function parseRunArgs(argv: readonly string[]): RunArgs | 'help' | string {
       break;
     }
     if (arg === '-h' || arg === '--help') return 'help';
-    if (arg === '--report-json') {
-      reportJson = argv[++i];
-      if (reportJson === undefined) return '--report-json needs a file name';
-    } else if (arg.startsWith('--report-json=')) {
-      reportJson = arg.slice('--report-json='.length);
+    if (arg === '--report-json' || arg.startsWith('--report-json=')) {
+      reportJson = arg === '--report-json' ? argv[++i] : arg.slice('--report-json='.length);
+      if (reportJson === undefined || reportJson === '') {
+        return new InvalidOptionError(
+          '--report-json',
+          "a file name, or '-' for stdout",
+          reportJson,
+        );
+      }
     } else if (arg.startsWith('-')) {
       return `unknown option ${arg}`;
     } else break;
@@ -107,8 +117,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     io.out(HELP.run);
     return EXIT.clean;
   }
-  if (typeof parsed === 'string') {
-    io.err(`closewait run: ${parsed}\n\n${HELP.run}`);
+  if (typeof parsed === 'string' || parsed instanceof InvalidOptionError) {
+    io.err(`closewait run: ${usageProblem(parsed)}\n\n${HELP.run}`);
     return EXIT.trouble;
   }
   // The preload would print the same problem and let the app run unwatched: a run that cannot
