@@ -180,15 +180,27 @@ function stackLines(leak: LeakedSocket): string[] {
   return [label, ...lines];
 }
 
+/**
+ * Sockets the message describes in full; the rest are counted. A test that leaks 2,000 sockets
+ * printed ~13,000 lines: the first few name the bug as well, and `error.leaks` has every one.
+ */
+const MAX_LISTED = 20;
+
 function formatLeaks(leaks: LeakedSocket[], mode: SocketLeakMode, timeoutMs: number): string {
   const now = Date.now();
-  const count = leaks.length === 1 ? '1 socket' : `${leaks.length} sockets`;
+  const count = leaks.length === 1 ? '1 socket' : `${leaks.length.toLocaleString('en-US')} sockets`;
   const what = mode === 'open' ? 'left open' : 'left half-closed (CLOSE_WAIT)';
   const parts = [`closewait: ${count} ${what}, still there after waiting ${timeoutMs} ms`];
-  leaks.forEach((leak, index) => {
+  leaks.slice(0, MAX_LISTED).forEach((leak, index) => {
     const body = [explanation(leak, now), ...whereLines(leak), ...stackLines(leak)];
     parts.push(`\n${index + 1}) ${headline(leak)}\n${body.map((line) => `   ${line}`).join('\n')}`);
   });
+  const unlisted = leaks.length - MAX_LISTED;
+  if (unlisted > 0) {
+    const more =
+      unlisted === 1 ? '1 more socket' : `${unlisted.toLocaleString('en-US')} more sockets`;
+    parts.push(`\n… and ${more}, not listed here (all are in error.leaks)`);
+  }
   parts.push(
     '\nClose these sockets before the test ends, or ignore known long-lived ones ' +
       '(options ignore.sites, ignore.ports, ignore.match).',

@@ -14,6 +14,12 @@ export class ServerRecord {
    * when it listens again.
    */
   info: ServerInfo | undefined = undefined;
+  /**
+   * Where it listened, read when it accepted its first socket: a server closed before its
+   * leaks are shown (a test's cleanup, a shutdown) has no address left to ask for.
+   */
+  boundAddress: string | undefined = undefined;
+  boundPort: number | undefined = undefined;
   constructor(
     readonly id: number,
     readonly server: Server,

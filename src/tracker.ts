@@ -8,6 +8,7 @@ import {
   describeRecord,
   judgeHalfClosed,
   markProgress,
+  rememberServerAddress,
   toEpoch,
   unconsumedFinBytes,
 } from './leak.js';
@@ -155,7 +156,9 @@ export class Tracker implements DiscoverySink {
   // ---- discovery sink -------------------------------------------------------------------
 
   accepted(socket: Socket, server: Server): void {
-    this.add(socket, 'server', undefined, this.serverRecordOf(server));
+    const record = this.serverRecordOf(server);
+    rememberServerAddress(record);
+    this.add(socket, 'server', undefined, record);
   }
 
   connected(socket: Socket, above: Function | undefined, stack?: StackHolder): void {
@@ -175,6 +178,8 @@ export class Tracker implements DiscoverySink {
     const record = this.serverRecordOf(server);
     record.listenStack = captureStack(this.options.stackLimit, above);
     record.info = undefined;
+    record.boundAddress = undefined;
+    record.boundPort = undefined;
   }
 
   requestCreated(request: object, origin: string | undefined, above: Function): void {
