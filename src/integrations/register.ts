@@ -10,12 +10,19 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
+import { resolveHealthOptions } from '../health.js';
 import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
+import { reportToPrimary } from '../register/cluster-health.js';
 import { LeakHistory, writeExitReport } from '../register/exit-report.js';
-import { startHealthServer } from '../register/health-server.js';
+import { loadMetrics, startHealthServer } from '../register/health-server.js';
 import { targetProblem } from '../register/private-file.js';
 import { reportBeforeSignalDeath } from '../register/signal-death.js';
-import { problemLine, type RegisterSettings, readRegisterEnv } from '../register-env.js';
+import {
+  type HealthServerSettings,
+  problemLine,
+  type RegisterSettings,
+  readRegisterEnv,
+} from '../register-env.js';
 
 /**
  * Set once per process: the preload can arrive twice (by package name in NODE_OPTIONS and by
@@ -51,6 +58,26 @@ function writeReportAtExit(monitor: SocketMonitor, path: string, log: Logger): v
   reportBeforeSignalDeath(write);
 }
 
+/**
+ * The side server; in a node:cluster worker, reports to the primary instead, which has the
+ * port and answers for the whole cluster (cluster-health.ts). node:cluster is loaded only here,
+ * with the port asked for: some application servers (Passenger) break when it is imported.
+ */
+function startHealth(monitor: SocketMonitor, settings: HealthServerSettings, log: Logger): void {
+  const started = import('node:cluster').then(async ({ default: cluster }) => {
+    if (!cluster.isWorker) {
+      await startHealthServer(monitor, settings, log, cluster);
+      return;
+    }
+    const metrics = await loadMetrics(monitor);
+    const json = typeof metrics === 'string' ? undefined : metrics.json;
+    reportToPrimary(monitor, resolveHealthOptions({ verbose: settings.verbose }), json);
+  });
+  started.catch((error: unknown) => {
+    log.error({ err: error }, 'closewait health server failed; leaks are still logged');
+  });
+}
+
 function start(settings: RegisterSettings): SocketMonitor {
   // Sync writes to fd 2, as the monitor's own default: no handle, nothing to flush at exit.
   const logger = pino({ level: settings.logLevel }, pino.destination({ dest: 2, sync: true }));
@@ -63,11 +90,7 @@ function start(settings: RegisterSettings): SocketMonitor {
   // a worker gets its own monitor and leak log, but the port, the exit report (one file per
   // pid) and the signals belong to the main thread.
   if (!isMainThread) return monitor;
-  if (settings.health !== undefined) {
-    startHealthServer(monitor, settings.health, log).catch((error: unknown) => {
-      log.error({ err: error }, 'closewait health server failed; leaks are still logged');
-    });
-  }
+  if (settings.health !== undefined) startHealth(monitor, settings.health, log);
   if (settings.reportFile !== undefined) {
     // Refused now, in one line, rather than at exit in a log line nobody waits for.
     const problem = targetProblem(settings.reportFile);

@@ -1,13 +1,19 @@
+import type { Cluster } from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { healthHandler } from '../health.js';
+import { healthResponder, resolveHealthOptions, safeHealth } from '../health.js';
 import type { SocketMonitor } from '../monitor.js';
 import type { HealthServerSettings } from '../register-env.js';
+import { WorkerReports } from './cluster-health.js';
 
 interface Metrics {
   contentType: string;
   text(): Promise<string>;
+  /** Ours as prom-client's JSON: what a cluster worker sends its primary. */
+  json(): Promise<unknown[]>;
+  /** Ours and the workers' added up (prom-client's AggregatorRegistry, without its IPC). */
+  textWith(workers: unknown[][]): Promise<string>;
 }
 
 /**
@@ -15,13 +21,21 @@ interface Metrics {
  * own location. A registry of our own keeps our series out of the app's global registry (and
  * out of its /metrics, where they could clash with a second closewait).
  */
-async function loadMetrics(monitor: SocketMonitor): Promise<Metrics | string> {
+export async function loadMetrics(monitor: SocketMonitor): Promise<Metrics | string> {
   try {
-    const { Registry } = await import('prom-client');
+    const { AggregatorRegistry, Registry } = await import('prom-client');
     const { registerMetrics } = await import('../integrations/prometheus.js');
     const registry = new Registry();
     registerMetrics(monitor, { registry });
-    return { contentType: registry.contentType, text: () => registry.metrics() };
+    return {
+      contentType: registry.contentType,
+      text: () => registry.metrics(),
+      json: () => registry.getMetricsAsJSON(),
+      async textWith(workers) {
+        const all = [await registry.getMetricsAsJSON(), ...workers];
+        return AggregatorRegistry.aggregate(all as never).metrics();
+      },
+    };
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
@@ -76,9 +90,22 @@ export async function startHealthServer(
   monitor: SocketMonitor,
   settings: HealthServerSettings,
   log: Logger,
+  cluster?: Cluster,
 ): Promise<http.Server | undefined> {
-  const health = healthHandler(monitor, { verbose: settings.verbose });
+  const options = resolveHealthOptions({ verbose: settings.verbose });
   const metrics = await loadMetrics(monitor);
+  const workers = cluster === undefined ? undefined : new WorkerReports(cluster);
+  const health = healthResponder(() => {
+    try {
+      return workers === undefined
+        ? safeHealth(monitor, options)
+        : workers.health(monitor, options);
+    } catch {
+      return safeHealth(monitor, options);
+    }
+  });
+  const metricsText = (found: Metrics) =>
+    workers === undefined || workers.size === 0 ? found.text() : found.textWith(workers.metrics());
   const server = http.createServer((request, response) => {
     try {
       const path = pathOf(request.url);
@@ -92,7 +119,7 @@ export async function startHealthServer(
           'text/plain; charset=utf-8',
         );
       } else if (path === '/metrics' && typeof metrics !== 'string') {
-        metrics.text().then(
+        metricsText(metrics).then(
           (body) => sendText(response, 200, body, metrics.contentType),
           () => sendText(response, 500, 'closewait: metrics failed\n', 'text/plain'),
         );
