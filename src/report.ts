@@ -52,8 +52,13 @@ function pathOnly(url: string): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-/** Where a leak comes from, in words: the part of its group key a person reads. */
-export function whereOf(leak: SocketLeak): string {
+/** Where a leak (or any described socket) comes from, in words: what its group key shows. */
+export function whereOf(
+  leak: Pick<
+    SocketLeak,
+    'request' | 'server' | 'appSite' | 'site' | 'remoteAddress' | 'remotePort'
+  >,
+): string {
   const request = leak.request;
   const requestText = request === undefined ? '' : `${request.method} ${pathOnly(request.url)}`;
   if (leak.server !== undefined) {

@@ -12,6 +12,9 @@ import {
   ROOT,
   spawnNode,
 } from './fixtures/apps/spawn-app.js';
+import { unreadBodyBytes } from './fixtures/net.js';
+
+const linux = process.platform === 'linux';
 
 /** `closewait run -- <command...>` from the repo root (the table shows paths relative to it). */
 function closewaitRun(
@@ -127,6 +130,60 @@ describe('closewait run -- <command>', () => {
     expect(await run.waitForExit()).toEqual({ code: 0, signal: null });
     expect(run.stdout()).toContain('sigterm 1\n');
   });
+
+  it.runIf(linux)(
+    'a short-lived app with no CLOSEWAIT_* set: a socket still in CLOSE_WAIT at exit is listed, exit 1',
+    async () => {
+      // Exits 300 ms after its client hung up: far inside the default 30 s grace.
+      const script = `
+      const net = require('node:net');
+      const server = net.createServer({ allowHalfOpen: true }, () => {});
+      server.listen(0, '127.0.0.1', () => {
+        const client = net.connect(server.address().port, '127.0.0.1', () => client.end());
+        client.on('end', () => {});
+        setTimeout(() => process.exit(0), 300);
+      });`;
+      const run = spawnNode([CLI_JS, 'run', '--', process.execPath, '-e', script], {
+        env: childEnv(),
+      });
+      expect(await run.waitForExit()).toEqual({ code: 1, signal: null });
+      const stderr = run.stderr();
+      expect(stderr).toMatch(/closewait: 0 leaked sockets/);
+      expect(stderr).toContain('closewait: 1 socket was still in CLOSE_WAIT at exit');
+      expect(stderr).toMatch(
+        /^\s+1\s+at exit\s+half-closed\s+server\s+server 127\.0\.0\.1:\d+ \(listen at \[eval\]/m,
+      );
+    },
+  );
+
+  it.runIf(linux)(
+    'a short-lived app that leaves a fetch() body unread: listed at exit, exit 1',
+    async () => {
+      const bytes = unreadBodyBytes('fetch');
+      // The server sends the body and hangs up; the app reads the headers only, then exits.
+      const script = `
+      const http = require('node:http');
+      const server = http.createServer((request, response) => {
+        response.setHeader('Connection', 'close');
+        response.end(Buffer.alloc(${bytes}, 0x61));
+      });
+      server.listen(0, '127.0.0.1', async () => {
+        const response = await fetch('http://127.0.0.1:' + server.address().port + '/body');
+        console.log('status ' + response.status);
+        setTimeout(() => process.exit(0), 300);
+      });`;
+      const run = spawnNode([CLI_JS, 'run', '--', process.execPath, '-e', script], {
+        env: childEnv(),
+      });
+      expect(await run.waitForExit()).toEqual({ code: 1, signal: null });
+      expect(run.stdout()).toContain('status 200');
+      const stderr = run.stderr();
+      expect(stderr).toContain('still in CLOSE_WAIT at exit');
+      expect(stderr).toMatch(
+        /^\s+1\s+at exit\s+\S+\s+client\s+.*GET http:\/\/127\.0\.0\.1:\d+\/body/m,
+      );
+    },
+  );
 
   it('exits 0 with an empty table when nothing leaked', async () => {
     const script = `

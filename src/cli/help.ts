@@ -22,7 +22,8 @@ export const EXIT = {
 const EXIT_CODES_RUN = `Exit codes:
   0    the app exited 0 (or was stopped by a Ctrl-C or a SIGTERM closewait received too)
        and leaked nothing
-  1    the app exited 0 (or was stopped as above) and leaked sockets: see the table
+  1    the app exited 0 (or was stopped as above) and leaked sockets, or still held sockets
+       in CLOSE_WAIT when it exited (whatever their age, Linux): see the table
   2    closewait could not watch: bad usage, the command did not start, or no report came back
        (the command was not Node >= 20.19, or was killed with SIGKILL)
   N    the app's own non-zero exit code, passed through; 128 + signal number when it was

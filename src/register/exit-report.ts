@@ -1,6 +1,7 @@
 import type { SocketMonitor } from '../monitor.js';
 import { buildReport, type SocketReportData } from '../report.js';
 import type { LeakResolution, SocketLeak } from '../types.js';
+import { type AtExitSocket, closeWaitAtExit } from './close-wait-at-exit.js';
 import { writePrivateFile } from './private-file.js';
 
 /** What a process under `closewait run` leaves behind when it exits: read by the command. */
@@ -22,6 +23,13 @@ export interface ExitReport {
   stillOpen: number;
   /** Leaks past the listing cap: counted here, not in `report`. */
   notListed: number;
+  /**
+   * Sockets still in CLOSE_WAIT when the report was written that are not open leaks of
+   * `report` (younger than graceMs, or never seen by Node), from /proc; undefined where /proc
+   * could not tell (off Linux). Past the listing cap they are counted in `atExitNotListed`.
+   */
+  atExit?: AtExitSocket[];
+  atExitNotListed?: number;
 }
 
 /**
@@ -59,6 +67,7 @@ export class LeakHistory {
         ? leak
         : { ...leak, peerEndedAt: now - Math.max(0, resolvedAt - leak.peerEndedAt) };
     });
+    const atExit = closeWaitAtExit(this.monitor);
     return {
       version: 1,
       pid: process.pid,
@@ -68,6 +77,8 @@ export class LeakHistory {
       report: buildReport(states, leaks, now, current.kernel),
       stillOpen: current.leaked,
       notListed: this.#notListed,
+      atExit: atExit?.sockets,
+      atExitNotListed: atExit?.notListed,
     };
   }
 }
