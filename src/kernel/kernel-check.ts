@@ -43,7 +43,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediateReal(resolve))
  * The 4-tuple as the kernel's row prints it (`kernelEndpoints`), cached: a connected socket's
  * 4-tuple never changes.
  */
-function keyOf(record: SocketRecord): string | undefined {
+export function kernelKeyOf(record: SocketRecord): string | undefined {
   const cached = record.context?.endpointKey;
   if (cached !== undefined) return cached;
   const { localAddress, localPort, remoteAddress, remotePort } = record.socket;
@@ -58,7 +58,7 @@ async function keyedRecords(records: Iterable<SocketRecord>): Promise<Map<string
   const byKey = new Map<string, SocketRecord>();
   let inSlice = 0;
   for (const record of records) {
-    const key = keyOf(record);
+    const key = kernelKeyOf(record);
     if (key !== undefined) byKey.set(key, record);
     if (++inSlice === KEYS_PER_SLICE) {
       inSlice = 0;

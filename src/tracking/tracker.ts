@@ -2,7 +2,9 @@ import type { Server, Socket } from 'node:net';
 import { DestroyPolicy } from '../auto-destroy.js';
 import { clearRepeating, epochNow, monotonicNow, setRepeating } from '../clock.js';
 import { Discovery, type DiscoverySink } from '../discovery/discovery.js';
+import { kernelViewUnsupported } from '../kernel/process-sockets.js';
 import { KernelView } from '../kernel/reconcile.js';
+import { sendQueueMoves } from '../kernel/send-queue.js';
 import type { ResolvedOptions } from '../options.js';
 import { buildLeak, rememberServerAddress, toEpoch } from '../report/leak-view.js';
 import { DueQueue } from '../rules/due-queue.js';
@@ -72,6 +74,7 @@ export class Tracker implements DiscoverySink {
   private sweepCursor = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   readonly kernel: KernelView;
+  private readonly kernelAvailable = kernelViewUnsupported() === undefined;
   private readonly policy: DestroyPolicy | undefined;
   private readonly discovery: Discovery;
   private readonly onEnd: (this: Socket) => void;
@@ -446,6 +449,28 @@ export class Tracker implements DiscoverySink {
 
   private destroyByPolicy(record: SocketRecord, leak: SocketLeak, dryRun: boolean): void {
     if (!this.running) return;
+    if ((leak.kind !== 'end-stuck' && leak.kind !== 'half-closed') || !this.kernelAvailable) {
+      this.destroyNow(record, leak, dryRun);
+      return;
+    }
+    // Linux: the kernel's send queue is the last word on progress (see sendQueueMoves).
+    sendQueueMoves(record).then(
+      (moves) => {
+        if (!this.running || record.leak !== leak || record.socket.destroyed) return;
+        if (moves !== true) {
+          this.destroyNow(record, leak, dryRun);
+          return;
+        }
+        const now = monotonicNow();
+        this.resolve(record, 'progress', now);
+        markProgress(record);
+        this.halfClosed.add(record, now);
+      },
+      (error: unknown) => this.failed(error),
+    );
+  }
+
+  private destroyNow(record: SocketRecord, leak: SocketLeak, dryRun: boolean): void {
     if (!dryRun) {
       record.more.destroyedByPolicy = true;
       record.socket.destroy();
