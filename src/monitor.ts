@@ -96,7 +96,7 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
    */
   track(socket: Socket, options?: { direction?: SocketDirection }): boolean {
     if (socket === null || typeof socket !== 'object' || typeof socket.on !== 'function') {
-      throw new TypeError('closewait: track(socket) needs a net.Socket');
+      throw invalidOption('socket', 'a net.Socket', socket);
     }
     const direction = options?.direction;
     if (direction !== undefined && direction !== 'server' && direction !== 'client') {
