@@ -33,11 +33,14 @@ export interface SocketMonitorOptions {
   /** Destroy leaks that outlive `afterMs` (off by default): see AutoDestroyOptions. */
   autoDestroy?: AutoDestroyOptions | false;
   /**
-   * Linux: compare with the kernel's view (/proc/net/tcp) every this many ms, to confirm leaks
-   * and find `unread-fin` ones Node cannot see. 0 (default) = only when `kernelCheck()` is
-   * called. Each check reads the namespace's whole TCP table: keep it low-frequency.
+   * Linux: how often to compare with the kernel's view (/proc/net/tcp), which confirms leaks and
+   * finds the `unread-fin` ones Node cannot see. `'auto'` (the default on Linux): as often as
+   * keeps each check's cost under 2 % of the time between checks, from every graceMs / 4 (at
+   * most 5 s) up to once a minute, and when a suspect is due for confirmation. A number: every
+   * this many ms (100 to 86,400,000). 0 (the default elsewhere): only when `kernelCheck()` is
+   * called.
    */
-  kernelCheckIntervalMs?: number;
+  kernelCheckIntervalMs?: number | 'auto';
   /**
    * Where leak lines go: the app's pino logger (closewait logs through a child with
    * `{ component: 'closewait' }`), or `false` for none. Default: pino to stderr at 'warn'.
@@ -68,7 +71,8 @@ export interface ResolvedOptions {
   sweepIntervalMs: number;
   patchSocketConnect: boolean;
   autoDestroy: ResolvedAutoDestroy | undefined;
-  kernelCheckIntervalMs: number;
+  /** 0 = no periodic check. */
+  kernelCheckIntervalMs: number | 'auto';
   /** Undefined: logging is off. */
   logger: PinoLikeLogger | undefined;
   logRate: { perSite: number; intervalMs: number };
@@ -91,8 +95,11 @@ const KNOWN_OPTIONS = new Set([
 
 /** Why the option is wrong, naming it and the value received: fails at creation, not later. */
 export function invalidOption(name: string, expected: string, value: unknown): TypeError {
-  return new TypeError(
-    `closewait: option "${name}" must be ${expected}; received ${describeValue(value)}`,
+  return Object.assign(
+    new TypeError(
+      `closewait: option "${name}" must be ${expected}; received ${describeValue(value)}`,
+    ),
+    { code: 'ERR_CLOSEWAIT_INVALID_OPTION' },
   );
 }
 
@@ -128,7 +135,10 @@ function resolveSampleRate(stacks: unknown): number {
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`closewait: options must be an object; received ${describeValue(options)}`);
+    throw Object.assign(
+      new TypeError(`closewait: options must be an object; received ${describeValue(options)}`),
+      { code: 'ERR_CLOSEWAIT_INVALID_OPTION' },
+    );
   }
   const given = options as Record<string, unknown>;
   for (const key of Object.keys(given)) {
@@ -156,10 +166,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     sweepIntervalMs,
     patchSocketConnect: patch,
     autoDestroy: resolveAutoDestroy(given.autoDestroy),
-    kernelCheckIntervalMs:
-      given.kernelCheckIntervalMs === undefined || given.kernelCheckIntervalMs === 0
-        ? 0
-        : checkFiniteInRange('kernelCheckIntervalMs', given.kernelCheckIntervalMs, 100, 86_400_000),
+    kernelCheckIntervalMs: resolveKernelCheckInterval(given.kernelCheckIntervalMs),
     logger: resolveLogger(given.logger),
     logRate: resolveLogRate(given.logRate),
     summaryIntervalMs:
@@ -167,6 +174,20 @@ export function resolveOptions(options: unknown): ResolvedOptions {
         ? 0
         : checkFiniteInRange('summaryIntervalMs', given.summaryIntervalMs, 10, 2_147_483_647),
   };
+}
+
+function resolveKernelCheckInterval(value: unknown): number | 'auto' {
+  // /proc/net/tcp is Linux's: elsewhere there is nothing to check by default.
+  if (value === undefined) return process.platform === 'linux' ? 'auto' : 0;
+  if (value === 'auto' || value === 0) return value;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 100 || value > 86_400_000) {
+    throw invalidOption(
+      'kernelCheckIntervalMs',
+      "'auto', 0 (off) or a number of ms from 100 to 86400000",
+      value,
+    );
+  }
+  return value;
 }
 
 function resolveLogger(logger: unknown): PinoLikeLogger | undefined {

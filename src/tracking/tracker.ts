@@ -1,6 +1,8 @@
 import type { Server, Socket } from 'node:net';
 import { DestroyPolicy } from '../auto-destroy.js';
+import { monotonicNow } from '../clock.js';
 import { Discovery, type DiscoverySink } from '../discovery/discovery.js';
+import { KernelCheckSchedule } from '../kernel/check-schedule.js';
 import { snapshotKernel, unsupportedKernelResult } from '../kernel/kernel-check.js';
 import { kernelViewUnsupported } from '../kernel/process-sockets.js';
 import type { ResolvedOptions } from '../options.js';
@@ -58,7 +60,7 @@ export class Tracker implements DiscoverySink {
   private stackBoost = 0;
   private dueTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private kernelTimer: NodeJS.Timeout | undefined;
+  private kernelSchedule: KernelCheckSchedule | undefined;
   private kernelCheckInFlight: Promise<KernelCheckResult> | undefined;
   /** Sockets the last kernel check showed in CLOSE_WAIT with the FIN still unread by Node. */
   private kernelSuspects = new Set<SocketRecord>();
@@ -124,13 +126,15 @@ export class Tracker implements DiscoverySink {
     this.discovery.start();
     this.sweepTimer = setInterval(this.onSweep, this.options.sweepIntervalMs);
     this.sweepTimer.unref();
-    if (this.options.kernelCheckIntervalMs > 0 && kernelViewUnsupported() === undefined) {
-      this.kernelTimer = setInterval(() => {
-        if (this.kernelCheckInFlight === undefined) {
-          this.kernelCheck().catch((error: unknown) => this.failed(error));
-        }
-      }, this.options.kernelCheckIntervalMs);
-      this.kernelTimer.unref();
+    const interval = this.options.kernelCheckIntervalMs;
+    if (interval !== 0 && kernelViewUnsupported() === undefined) {
+      this.kernelSchedule = new KernelCheckSchedule(
+        interval,
+        this.options.graceMs,
+        () => this.kernelCheck(),
+        (error) => this.failed(error),
+      );
+      this.kernelSchedule.start();
     }
   }
 
@@ -139,10 +143,10 @@ export class Tracker implements DiscoverySink {
     this.running = false;
     this.discovery.stop();
     clearInterval(this.sweepTimer);
-    clearInterval(this.kernelTimer);
+    this.kernelSchedule?.stop();
     clearTimeout(this.dueTimer);
     this.sweepTimer = undefined;
-    this.kernelTimer = undefined;
+    this.kernelSchedule = undefined;
     this.dueTimer = undefined;
     this.policy?.stop();
     this.kernelSuspects.clear();
@@ -434,10 +438,26 @@ export class Tracker implements DiscoverySink {
 
   /** One comparison with the kernel's table; concurrent calls share the one in flight. */
   kernelCheck(): Promise<KernelCheckResult> {
-    this.kernelCheckInFlight ??= this.runKernelCheck().finally(() => {
-      this.kernelCheckInFlight = undefined;
-    });
+    if (this.kernelCheckInFlight === undefined) {
+      const started = monotonicNow();
+      this.kernelCheckInFlight = this.runKernelCheck().finally(() => {
+        this.kernelCheckInFlight = undefined;
+        // Every check, asked for or periodic, sets when the next periodic one comes.
+        this.kernelSchedule?.checked(monotonicNow() - started, this.kernelSuspectDueInMs());
+      });
+    }
     return this.kernelCheckInFlight;
+  }
+
+  /** Ms until the earliest `unread-fin` suspect is due for its confirming check, if one waits. */
+  private kernelSuspectDueInMs(): number | undefined {
+    let earliest: number | undefined;
+    for (const record of this.kernelSuspects) {
+      const since = record.context?.kernelFinSince ?? 0;
+      if (record.leak !== undefined || since === 0) continue;
+      earliest = Math.min(earliest ?? since, since);
+    }
+    return earliest === undefined ? undefined : earliest + this.options.graceMs - monotonicNow();
   }
 
   private async runKernelCheck(): Promise<KernelCheckResult> {
