@@ -10,7 +10,7 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
-import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
+import { createSocketMonitor, kernelCheckAtExit, type SocketMonitor } from '../monitor.js';
 import { LeakHistory, writeExitReport } from '../register/exit-report.js';
 import { startHealthServer } from '../register/health-server.js';
 import { problemLine, type RegisterSettings, readRegisterEnv } from '../register-env.js';
@@ -41,6 +41,11 @@ function writeReportAtExit(monitor: SocketMonitor, path: string, log: Logger): v
   const history = new LeakHistory(monitor);
   const write = (on: 'exit' | NodeJS.Signals) => {
     try {
+      // One last look at the kernel: an unread-fin leak whose grace ran out since the last
+      // periodic check is declared, and the report's CLOSE_WAIT counts are the ones at exit.
+      if (monitor.running && monitor.options.kernelCheckIntervalMs !== 0) {
+        monitor[kernelCheckAtExit]();
+      }
       const problem = writeExitReport(path, history.build(on));
       if (problem !== undefined) log.error(`closewait could not write its report: ${problem}`);
     } catch {

@@ -3,7 +3,12 @@ import { DestroyPolicy } from '../auto-destroy.js';
 import { monotonicNow } from '../clock.js';
 import { Discovery, type DiscoverySink } from '../discovery/discovery.js';
 import { KernelCheckSchedule } from '../kernel/check-schedule.js';
-import { snapshotKernel, unsupportedKernelResult } from '../kernel/kernel-check.js';
+import { snapshotKernelSync } from '../kernel/exit-check.js';
+import {
+  type KernelSnapshot,
+  snapshotKernel,
+  unsupportedKernelResult,
+} from '../kernel/kernel-check.js';
 import { kernelViewUnsupported } from '../kernel/process-sockets.js';
 import type { ResolvedOptions } from '../options.js';
 import {
@@ -465,6 +470,21 @@ export class Tracker implements DiscoverySink {
     const unsupported = kernelViewUnsupported();
     if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
     const snapshot = await snapshotKernel(this.tracked);
+    return this.reconcileKernel(snapshot, started);
+  }
+
+  /**
+   * The same check, read synchronously: for the report written at exit, where nothing
+   * asynchronous completes. It does not move the periodic schedule.
+   */
+  kernelCheckSync(): KernelCheckResult {
+    const started = performance.now();
+    const unsupported = kernelViewUnsupported();
+    if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
+    return this.reconcileKernel(snapshotKernelSync(this.tracked), started);
+  }
+
+  private reconcileKernel(snapshot: KernelSnapshot, started: number): KernelCheckResult {
     const now = performance.now();
     const confirmed: SocketLeak[] = [];
     const hidden: KernelCheckResult['hidden'] = [];
