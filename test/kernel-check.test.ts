@@ -5,7 +5,14 @@ import { createSocketMonitor } from '../src/index.js';
 import { parseProcNetTcp } from '../src/kernel/proc-net-tcp.js';
 import { processCloseWaitRows } from '../src/kernel/process-sockets.js';
 import { expectNoLeak, GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
-import { closeAfterTest, HOST, listen, pausedReaderLeak, waitFor } from './fixtures/net.js';
+import {
+  closeAfterTest,
+  HOST,
+  listen,
+  pausedReaderLeak,
+  untrackedCloseWait,
+  waitFor,
+} from './fixtures/net.js';
 
 const linux = process.platform === 'linux';
 const hasIpv6Loopback = Object.values(os.networkInterfaces()).some((addresses) =>
@@ -48,12 +55,9 @@ describe.runIf(linux)('kernel check (Linux: reads /proc/net/tcp)', () => {
   }
 
   it('confirms in-process leaks and lists unannounced CLOSE_WAIT sockets as unattributed', async () => {
-    // A connection made before the monitor starts is never announced to it.
     const server = net.createServer((socket) => socket.end());
     const port = await listen(server);
-    const unseen = closeAfterTest(net.connect({ port, host: HOST, allowHalfOpen: true }));
-    unseen.resume();
-    await waitFor(unseen, 'end');
+    const unseen = await untrackedCloseWait(port);
 
     const monitor = startMonitor();
     const halfOpen = net.createServer({ allowHalfOpen: true }, () => {});
@@ -76,6 +80,7 @@ describe.runIf(linux)('kernel check (Linux: reads /proc/net/tcp)', () => {
     const report = monitor.report();
     expect(report.kernel?.unattributed.map((row) => row.localPort)).toContain(unseen.localPort);
     expect(String(report)).toContain('unattributed');
+    await unseen.stop();
   });
 
   it('runs periodically with kernelCheckIntervalMs', async () => {

@@ -13,6 +13,7 @@ import pino, { type Logger } from 'pino';
 import { createSocketMonitor, kernelCheckAtExit, type SocketMonitor } from '../monitor.js';
 import { LeakHistory, writeExitReport } from '../register/exit-report.js';
 import { startHealthServer } from '../register/health-server.js';
+import { sendLeaksToMainThread, WorkerLeaks } from '../register/thread-leaks.js';
 import { problemLine, type RegisterSettings, readRegisterEnv } from '../register-env.js';
 
 /**
@@ -38,7 +39,7 @@ function writeStderr(text: string): void {
  * 'exit' writes the report again, fresher.
  */
 function writeReportAtExit(monitor: SocketMonitor, path: string, log: Logger): void {
-  const history = new LeakHistory(monitor);
+  const history = new LeakHistory(monitor, new WorkerLeaks());
   const write = (on: 'exit' | NodeJS.Signals) => {
     try {
       // One last look at the kernel: an unread-fin leak whose grace ran out since the last
@@ -74,8 +75,11 @@ function start(settings: RegisterSettings): SocketMonitor {
   const log = logger.child({ component: 'closewait' });
   // Preloads run again in every worker thread, whose sockets only its own channels announce:
   // a worker gets its own monitor and leak log, but the port, the exit report (one file per
-  // pid) and the signals belong to the main thread.
-  if (!isMainThread) return monitor;
+  // pid) and the signals belong to the main thread, to which a worker sends its leaks.
+  if (!isMainThread) {
+    if (settings.reportFile !== undefined) sendLeaksToMainThread(monitor);
+    return monitor;
+  }
   if (settings.health !== undefined) {
     startHealthServer(monitor, settings.health, log).catch((error: unknown) => {
       log.error({ err: error }, 'closewait health server failed; leaks are still logged');

@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { SocketRecord } from '../tracking/record.js';
 import type { KernelMatch, KernelSnapshot } from './kernel-check.js';
 import { CLOSE_WAIT, type KernelSocketRow, parseProcNetTcp } from './proc-net-tcp.js';
-import { endpointKey, kernelViewUnsupported } from './process-sockets.js';
+import { kernelViewUnsupported } from './process-sockets.js';
+import { rowKey, socketKey } from './thread-claims.js';
 
 function readTableSync(path: string): string {
   try {
@@ -32,12 +33,6 @@ function socketInodesOfSelfSync(): Set<number> {
   return inodes;
 }
 
-function keyOfSocket(record: SocketRecord): string | undefined {
-  const { localAddress, localPort, remoteAddress, remotePort } = record.socket;
-  if (localPort === undefined || remotePort === undefined) return undefined;
-  return endpointKey(localAddress, localPort, remoteAddress, remotePort);
-}
-
 /** `snapshotKernel()`, synchronously: tracked and unattributed CLOSE_WAIT rows of this process. */
 export function snapshotKernelSync(records: Iterable<SocketRecord>): KernelSnapshot {
   const unsupported = kernelViewUnsupported();
@@ -45,16 +40,13 @@ export function snapshotKernelSync(records: Iterable<SocketRecord>): KernelSnaps
   const byKey = new Map<string, KernelSocketRow>();
   for (const path of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
     for (const row of parseProcNetTcp(readTableSync(path), CLOSE_WAIT)) {
-      byKey.set(
-        endpointKey(row.localAddress, row.localPort, row.remoteAddress, row.remotePort),
-        row,
-      );
+      byKey.set(rowKey(row), row);
     }
   }
   const matched: KernelMatch[] = [];
   if (byKey.size === 0) return { matched, unattributed: [] };
   for (const record of records) {
-    const key = record.context?.endpointKey ?? keyOfSocket(record);
+    const key = socketKey(record);
     const row = key === undefined ? undefined : byKey.get(key);
     if (row === undefined) continue;
     matched.push({ record, row });

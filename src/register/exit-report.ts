@@ -2,6 +2,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import type { SocketMonitor } from '../monitor.js';
 import { buildReport, type SocketReportData } from '../report/report.js';
 import type { LeakResolution, SocketLeak } from '../types.js';
+import type { WorkerLeaks } from './thread-leaks.js';
 
 /** What a process under `closewait run` leaves behind when it exits: read by the command. */
 export interface ExitReport {
@@ -22,6 +23,19 @@ export interface ExitReport {
   stillOpen: number;
   /** Leaks past the listing cap: counted here, not in `report`. */
   notListed: number;
+  /**
+   * Leaks of the worker threads' monitors (the preload runs in each), one entry per thread that
+   * leaked; `report` is the main thread's alone. Each `report` here has only leaks: the worker's
+   * other sockets are not counted.
+   */
+  threads?: ThreadExitReport[];
+}
+
+export interface ThreadExitReport {
+  threadId: number;
+  report: SocketReportData;
+  stillOpen: number;
+  notListed: number;
 }
 
 /**
@@ -39,7 +53,10 @@ export class LeakHistory {
   readonly #resolvedAt = new Map<SocketLeak, number>();
   #notListed = 0;
 
-  constructor(private readonly monitor: SocketMonitor) {
+  constructor(
+    private readonly monitor: SocketMonitor,
+    private readonly workers?: WorkerLeaks,
+  ) {
     monitor.on('leak', (leak) => {
       if (this.#leaks.size < MAX_LISTED_LEAKS) this.#leaks.add(leak);
       else this.#notListed++;
@@ -52,13 +69,17 @@ export class LeakHistory {
   build(writtenOn: ExitReport['writtenOn'], now = Date.now()): ExitReport {
     const current = this.monitor.report();
     const states = this.monitor.sockets().map((socket) => socket.state);
-    // buildReport ages a leak from its FIN to `now`; a closed one stopped aging when it closed.
-    const leaks = [...this.#leaks].map((leak) => {
-      const resolvedAt = this.#resolvedAt.get(leak);
-      return resolvedAt === undefined
-        ? leak
-        : { ...leak, peerEndedAt: now - Math.max(0, resolvedAt - leak.peerEndedAt) };
-    });
+    const leaks = [...this.#leaks].map((leak) => aged(leak, this.#resolvedAt.get(leak), now));
+    const threads = this.workers?.threads().map((thread) => ({
+      threadId: thread.threadId,
+      report: buildReport(
+        [],
+        thread.leaks.map((leak) => aged(leak, thread.resolvedAt.get(leak.id), now)),
+        now,
+      ),
+      stillOpen: thread.leaks.filter((leak) => !thread.resolvedAt.has(leak.id)).length,
+      notListed: thread.notListed,
+    }));
     return {
       version: 1,
       pid: process.pid,
@@ -68,8 +89,16 @@ export class LeakHistory {
       report: buildReport(states, leaks, now, current.kernel),
       stillOpen: current.leaked,
       notListed: this.#notListed,
+      ...(threads === undefined || threads.length === 0 ? {} : { threads }),
     };
   }
+}
+
+/** buildReport ages a leak from its FIN to `now`; a closed one stopped aging when it closed. */
+function aged(leak: SocketLeak, resolvedAt: number | undefined, now: number): SocketLeak {
+  return resolvedAt === undefined
+    ? leak
+    : { ...leak, peerEndedAt: now - Math.max(0, resolvedAt - leak.peerEndedAt) };
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   unsupportedKernelResult,
 } from '../kernel/kernel-check.js';
 import { kernelViewUnsupported } from '../kernel/process-sockets.js';
+import { socketKey, ThreadClaims } from '../kernel/thread-claims.js';
 import type { ResolvedOptions } from '../options.js';
 import {
   buildLeak,
@@ -66,6 +67,8 @@ export class Tracker implements DiscoverySink {
   private dueTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private kernelSchedule: KernelCheckSchedule | undefined;
+  /** What the monitors of other threads track, so their sockets are not unattributed here. */
+  private readonly claims: ThreadClaims;
   private kernelCheckInFlight: Promise<KernelCheckResult> | undefined;
   /** Sockets the last kernel check showed in CLOSE_WAIT with the FIN still unread by Node. */
   private kernelSuspects = new Set<SocketRecord>();
@@ -123,6 +126,10 @@ export class Tracker implements DiscoverySink {
             failed: (error) => this.failed(error),
           });
     this.discovery = new Discovery(this, options.patchSocketConnect);
+    this.claims = new ThreadClaims(
+      (keys) => this.trackedKeys(keys),
+      (error) => this.failed(error),
+    );
   }
 
   start(): void {
@@ -131,6 +138,7 @@ export class Tracker implements DiscoverySink {
     this.discovery.start();
     this.sweepTimer = setInterval(this.onSweep, this.options.sweepIntervalMs);
     this.sweepTimer.unref();
+    if (kernelViewUnsupported() === undefined) this.claims.start();
     const interval = this.options.kernelCheckIntervalMs;
     if (interval !== 0 && kernelViewUnsupported() === undefined) {
       this.kernelSchedule = new KernelCheckSchedule(
@@ -149,6 +157,7 @@ export class Tracker implements DiscoverySink {
     this.discovery.stop();
     clearInterval(this.sweepTimer);
     this.kernelSchedule?.stop();
+    this.claims.stop();
     clearTimeout(this.dueTimer);
     this.sweepTimer = undefined;
     this.kernelSchedule = undefined;
@@ -387,6 +396,7 @@ export class Tracker implements DiscoverySink {
         this.stackBoost = STACK_BOOST_SOCKETS;
       }
     }
+    this.claims.announce(record);
     this.events.leak(leak);
     this.policy?.consider(record, now);
   }
@@ -470,7 +480,18 @@ export class Tracker implements DiscoverySink {
     const unsupported = kernelViewUnsupported();
     if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
     const snapshot = await snapshotKernel(this.tracked);
-    return this.reconcileKernel(snapshot, started);
+    const unattributed = await this.claims.unclaimed(snapshot.unattributed);
+    return this.reconcileKernel(snapshot, unattributed, started);
+  }
+
+  /** Of these endpoint keys, the ones of sockets this monitor tracks (asked by other threads). */
+  private trackedKeys(keys: ReadonlySet<string>): string[] {
+    const mine: string[] = [];
+    for (const record of this.tracked) {
+      const key = socketKey(record);
+      if (key !== undefined && keys.has(key)) mine.push(key);
+    }
+    return mine;
   }
 
   /**
@@ -481,10 +502,20 @@ export class Tracker implements DiscoverySink {
     const started = performance.now();
     const unsupported = kernelViewUnsupported();
     if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
-    return this.reconcileKernel(snapshotKernelSync(this.tracked), started);
+    const snapshot = snapshotKernelSync(this.tracked);
+    const unattributed = this.claims.unclaimedSync(snapshot.unattributed);
+    return this.reconcileKernel(snapshot, unattributed, started);
   }
 
-  private reconcileKernel(snapshot: KernelSnapshot, started: number): KernelCheckResult {
+  /**
+   * `unattributed`: the snapshot's, less the rows a monitor of another thread tracks. Those are
+   * still counted in `closeWait` and listed in `rows`: they are this process's sockets.
+   */
+  private reconcileKernel(
+    snapshot: KernelSnapshot,
+    unattributed: KernelSnapshot['unattributed'],
+    started: number,
+  ): KernelCheckResult {
     const now = performance.now();
     const confirmed: SocketLeak[] = [];
     const hidden: KernelCheckResult['hidden'] = [];
@@ -525,7 +556,7 @@ export class Tracker implements DiscoverySink {
     this.lastKernel = {
       checkedAt: Date.now(),
       closeWait,
-      unattributed: snapshot.unattributed,
+      unattributed,
     };
     return {
       supported: true,
@@ -535,7 +566,7 @@ export class Tracker implements DiscoverySink {
       closeWait,
       confirmed,
       hidden,
-      unattributed: snapshot.unattributed,
+      unattributed,
       rows: [
         ...snapshot.matched.map(({ record, row }) => ({ ...row, socketId: record.id })),
         ...snapshot.unattributed.map((row) => ({ ...row, socketId: undefined })),
