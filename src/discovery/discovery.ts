@@ -14,12 +14,15 @@
  *   and `undici:client:sendHeaders` link sockets and requests, but run with no app frames.
  * - `http.client.request.start`: every `ClientRequest`, published once it is flushed (its socket
  *   is assigned by then): finds https Agent sockets that Node 20 never announces.
+ * - `http.client.request.created` (Node 22+, in the ClientRequest constructor) and got's own
+ *   `got:request:*`: name got's requests by the app's call (library-requests.ts).
  */
 import dc from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
 import net, { type Server, type Socket } from 'node:net';
 import tls from 'node:tls';
 import type { StackHolder } from '../tracking/stack.js';
+import { LibraryRequests } from './library-requests.js';
 
 export interface UndiciRequestLike {
   method?: unknown;
@@ -39,6 +42,8 @@ export interface DiscoverySink {
   /** A stack for this request, if sampling wants one (the app's `fetch()` call site). */
   requestCreated(request: object, origin: string | undefined, above: Function): void;
   requestSent(socket: Socket, request: object, method: string, origin: string, path: string): void;
+  /** `socket` carries `request`, whose stack (from requestCreated) names the app's call. */
+  requestNamed(socket: Socket, request: object): void;
   handedOver(socket: Socket, method: string, url: string): void;
   failed(error: unknown): void;
 }
@@ -103,6 +108,7 @@ function removeConnectPatchIfUnused(): void {
 export class Discovery {
   private readonly subscriptions: Array<[string, (message: unknown) => void]>;
   private readonly tlsServers = new Set<Server>();
+  private readonly libraryRequests: LibraryRequests;
   private running = false;
 
   // Listeners we add to Node objects: created once per monitor, never per socket or request.
@@ -149,7 +155,8 @@ export class Discovery {
         sink.failed(error);
       }
     };
-    this.subscriptions = this.channelHandlers();
+    this.libraryRequests = new LibraryRequests(sink);
+    this.subscriptions = [...this.channelHandlers(), ...this.libraryRequests.handlers()];
   }
 
   private channelHandlers(): Array<[string, (message: unknown) => void]> {
@@ -170,7 +177,9 @@ export class Discovery {
     };
     const onClientSocket = (message: unknown) => {
       try {
-        sink.connected((message as { socket: Socket }).socket, onClientSocket);
+        const socket = (message as { socket: Socket }).socket;
+        sink.connected(socket, onClientSocket);
+        this.libraryRequests.clientSocket(socket);
       } catch (error) {
         sink.failed(error);
       }

@@ -213,6 +213,13 @@ export class Tracker implements DiscoverySink {
     if (stack !== undefined) record.stack = stack;
   }
 
+  requestNamed(socket: Socket, request: object): void {
+    const stack = this.requestStacks.get(request);
+    if (stack === undefined) return;
+    const record = this.recordOf(socket) ?? this.add(socket, 'client', undefined, undefined);
+    if (record !== undefined) record.stack = stack;
+  }
+
   handedOver(socket: Socket, method: string, url: string): void {
     const record = this.recordOf(socket);
     if (record === undefined) return;
