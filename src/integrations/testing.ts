@@ -260,15 +260,18 @@ function testSiteOf(stack: string | undefined, testFile: string | undefined): st
 
 /**
  * Ids of the scope's sockets the kernel shows in CLOSE_WAIT with the peer's FIN still unread by
- * Node, behind bytes nobody read (a paused reader): Node's own state says only 'open' for them.
- * The test has ended, so no grace is waited for: the FIN is there and nobody will read it. /proc
- * is read only when some socket of the scope is open (Linux; elsewhere the check says
- * unsupported and finds nothing).
+ * Node, behind bytes nobody read (a paused reader): Node's own state says only 'open' for them,
+ * or, for TLS, 'fin-unconsumed' (its stream ends on close_notify, before the TCP FIN). The test
+ * has ended, so no grace is waited for: the FIN is there and nobody will read it. /proc is read
+ * only when some socket of the scope can be such (Linux; elsewhere the check says unsupported
+ * and finds nothing).
  */
 async function kernelHeldFins(target: Target): Promise<ReadonlySet<number>> {
   const { monitor, afterId } = target;
   if (typeof monitor.kernelCheck !== 'function') return new Set();
-  if (!monitor.sockets().some((socket) => socket.id > afterId && socket.state === 'open')) {
+  const mayHoldFin = (socket: TrackedSocket) =>
+    socket.state === 'open' || (socket.tls && socket.state === 'fin-unconsumed');
+  if (!monitor.sockets().some((socket) => socket.id > afterId && mayHoldFin(socket))) {
     return new Set();
   }
   const result = await monitor.kernelCheck();
@@ -284,7 +287,7 @@ function leaksNow(
   const found: LeakedSocket[] = [];
   for (const socket of monitor.sockets()) {
     if (socket.id <= afterId) continue;
-    const heldByKernel = socket.state === 'open' && kernelHeld.has(socket.id);
+    const heldByKernel = kernelHeld.has(socket.id);
     if (check.mode === 'close-wait' && !HALF_CLOSED_STATES.has(socket.state) && !heldByKernel) {
       continue;
     }

@@ -12,7 +12,7 @@
  * suspect is due (its first sighting + graceMs) if that is sooner: the leak is declared graceMs
  * after it was first seen, not up to one more interval later.
  */
-import { clearTimer, setTimer } from '../clock.js';
+import { clearTimer, monotonicNow, setTimer } from '../clock.js';
 
 export type KernelCheckInterval = number | 'auto';
 
@@ -74,6 +74,9 @@ export function nextCheckDelay(state: ScheduleState): number {
  */
 export class KernelCheckSchedule {
   #timer: NodeJS.Timeout | undefined;
+  /** When #timer fires (monotonic ms). */
+  #dueAt = Number.POSITIVE_INFINITY;
+  #lastDurationMs = 0;
   #running = false;
   readonly #onTimer: () => void;
 
@@ -85,6 +88,7 @@ export class KernelCheckSchedule {
   ) {
     this.#onTimer = () => {
       this.#timer = undefined;
+      this.#dueAt = Number.POSITIVE_INFINITY;
       check().catch(failed);
     };
   }
@@ -104,8 +108,21 @@ export class KernelCheckSchedule {
   /** A check finished (or failed) after `durationMs`: the next one is set from it. */
   checked(durationMs: number, suspectDueInMs: number | undefined): void {
     if (!this.#running) return;
+    this.#lastDurationMs = durationMs;
     clearTimer(this.#timer);
     this.#arm(this.delayAfter(durationMs, suspectDueInMs));
+  }
+
+  /**
+   * A rule needs the kernel's word within `ms`: the next check comes by then, if the cost allows
+   * (no sooner than a suspect's confirming check could).
+   */
+  checkWithin(ms: number): void {
+    if (!this.#running) return;
+    const delay = Math.max(ms, DUE_MIN_MS, DUE_COST_FACTOR * this.#lastDurationMs);
+    if (this.#dueAt <= monotonicNow() + delay) return;
+    clearTimer(this.#timer);
+    this.#arm(Math.round(delay));
   }
 
   delayAfter(lastDurationMs: number, suspectDueInMs: number | undefined): number {
@@ -118,6 +135,7 @@ export class KernelCheckSchedule {
   }
 
   #arm(delayMs: number): void {
+    this.#dueAt = monotonicNow() + delayMs;
     this.#timer = setTimer(this.#onTimer, delayMs);
     this.#timer.unref();
   }

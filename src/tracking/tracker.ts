@@ -11,6 +11,7 @@ import {
 } from '../kernel/kernel-check.js';
 import { kernelViewUnsupported } from '../kernel/process-sockets.js';
 import { socketKey, ThreadClaims } from '../kernel/thread-claims.js';
+import { endsOnCloseNotify, kernelHoldsFin } from '../kernel/tls-fin.js';
 import type { ResolvedOptions } from '../options.js';
 import {
   buildLeak,
@@ -72,6 +73,10 @@ export class Tracker implements DiscoverySink {
   private kernelCheckInFlight: Promise<KernelCheckResult> | undefined;
   /** Sockets the last kernel check showed in CLOSE_WAIT with the FIN still unread by Node. */
   private kernelSuspects = new Set<SocketRecord>();
+  /** TLS sockets due as `unconsumed-fin` whose kind the next kernel check decides (tls-fin.ts). */
+  private readonly tlsFinsToJudge = new Set<SocketRecord>();
+  /** TLS sockets ended at close_notify whose FIN a kernel check saw read: Node's view stands. */
+  private readonly tlsFinRead = new WeakSet<SocketRecord>();
   /** What the last kernel check saw, for report(). */
   lastKernel: KernelSummary | undefined;
   private readonly policy: DestroyPolicy | undefined;
@@ -164,6 +169,7 @@ export class Tracker implements DiscoverySink {
     this.dueTimer = undefined;
     this.policy?.stop();
     this.kernelSuspects.clear();
+    this.tlsFinsToJudge.clear();
     for (const record of this.tracked) this.release(record);
     this.tracked.clear();
     this.halfClosed.clear();
@@ -382,10 +388,21 @@ export class Tracker implements DiscoverySink {
         if (record.context !== undefined) record.context.kernelFinSince = 0;
         record.finUnreadSince = now;
         record.finUnreadLength = unread;
+        // Ask the kernel now whose FIN a TLS stream's end is, so it has answered by the due.
+        if (endsOnCloseNotify(record.socket)) this.kernelSchedule?.checkWithin(graceMs / 2);
       } else if (record.leak === undefined && now - record.finUnreadSince >= graceMs - 1) {
         // (- 1: the sweep runs on libuv's whole-millisecond clock; without the tolerance a
         // leak due now waits one more sweep. Measured by the bench: +250 ms at graceMs 1000.)
-        this.declare(record, 'unconsumed-fin', now);
+        if (
+          this.kernelSchedule !== undefined &&
+          endsOnCloseNotify(record.socket) &&
+          !this.tlsFinRead.has(record)
+        ) {
+          this.tlsFinsToJudge.add(record);
+          this.kernelCheck().catch((error: unknown) => this.failed(error));
+        } else {
+          this.declare(record, 'unconsumed-fin', now);
+        }
       }
     }
   }
@@ -423,6 +440,7 @@ export class Tracker implements DiscoverySink {
     this.tracked.delete(record);
     this.halfClosed.delete(record);
     this.kernelSuspects.delete(record);
+    this.tlsFinsToJudge.delete(record);
     // No discovery.release(socket) here: a closed socket's listeners never fire again, and
     // scanning them on every close is per-socket work for nothing (stop() still releases).
     // An app that keeps closed sockets (a pool, a list) must not keep our records too.
@@ -534,14 +552,23 @@ export class Tracker implements DiscoverySink {
         confirmed.push(leak);
         continue;
       }
-      // Node has seen the FIN: its own rules (grace timer, sweep) are already on it.
-      if (record.peerEndedAt !== 0 || unconsumedFinBytes(record.socket) !== -1) continue;
+      // Node has seen the FIN: its own rules (grace timer, sweep) are already on it; but a TLS
+      // stream ends on close_notify, and the kernel may still hold the FIN behind it.
+      if (record.peerEndedAt !== 0) continue;
+      const tlsEnded = unconsumedFinBytes(record.socket) !== -1;
+      if (tlsEnded && !(endsOnCloseNotify(record.socket) && kernelHoldsFin(row))) {
+        if (endsOnCloseNotify(record.socket)) this.tlsFinRead.add(record);
+        continue;
+      }
       suspects.add(record);
+      this.tlsFinsToJudge.delete(record);
       const context = record.more;
       if (context.kernelFinSince === 0 || row.unreadBytes < context.kernelUnreadMark) {
         // First sight, or the app read some of what sits in front of the FIN.
         if (leak !== undefined) this.resolve(record, 'consumed', now);
-        context.kernelFinSince = now;
+        // Node has been stuck at close_notify since the sweep saw it: the FIN is as old.
+        context.kernelFinSince =
+          tlsEnded && record.finUnreadSince !== 0 ? record.finUnreadSince : now;
         context.kernelUnreadMark = row.unreadBytes;
       } else if (leak === undefined && now - context.kernelFinSince >= this.options.graceMs) {
         this.declare(record, 'unread-fin', now);
@@ -559,6 +586,14 @@ export class Tracker implements DiscoverySink {
       if (record.leak?.kind === 'unread-fin') this.resolve(record, 'consumed', now);
     }
     this.kernelSuspects = suspects;
+    // The TLS sockets the sweep left to this check whose FIN the kernel does not hold: Node's
+    // view stands, and the leak is an unconsumed FIN.
+    for (const record of this.tlsFinsToJudge) {
+      if (record.leak === undefined && unconsumedFinBytes(record.socket) !== -1) {
+        this.declare(record, 'unconsumed-fin', now);
+      }
+    }
+    this.tlsFinsToJudge.clear();
     const closeWait = snapshot.matched.length + snapshot.unattributed.length;
     this.lastKernel = {
       checkedAt: Date.now(),
