@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SocketMonitor } from './monitor.js';
+import { type SocketMonitor, trackerOf } from './monitor.js';
 import { invalidOption } from './options.js';
-import type { LeakGroup } from './report/report.js';
+import type { LeakGroup, SocketReportData } from './report/report.js';
 import type { LeakKind, SocketDirection, SocketLeak, TrackedSocketState } from './types.js';
 
 export interface HealthOptions {
@@ -35,6 +35,8 @@ export interface HealthLeakGroup {
   site: string | undefined;
   appSite: string | undefined;
   stack: string | undefined;
+  /** Under node:cluster, on the preload's side server: the process the group is in. */
+  pid?: number;
   /** The group's first leaks (at most 20); `count` is always exact. */
   sockets: Array<{
     id: number;
@@ -61,6 +63,11 @@ export interface HealthCheck {
   byDirection: Record<SocketDirection, number>;
   /** Verbose only; at most 20 groups, largest first. */
   groups?: HealthLeakGroup[];
+  /**
+   * Under node:cluster, on the preload's side server: the processes these counts add up (the
+   * primary and each worker that has reported). Absent elsewhere.
+   */
+  processes?: number;
 }
 
 /** draft-inadarei-api-health-check: `status` and `checks`, keyed `component:measurement`. */
@@ -127,10 +134,26 @@ export function checkMonitor(monitor: unknown): SocketMonitor {
   return monitor as SocketMonitor;
 }
 
-function groupsOf(monitor: SocketMonitor, groups: readonly LeakGroup[]) {
+/** The listed leaks of the groups shown, by id: at most MAX_GROUPS x 20, whatever the flood. */
+function listedLeaks(monitor: SocketMonitor, groups: readonly LeakGroup[]) {
+  const wanted = new Set<number>();
+  for (const group of groups) for (const id of group.leakIds) wanted.add(id);
   const byId = new Map<number, SocketLeak>();
-  for (const leak of monitor.leaks()) byId.set(leak.id, leak);
-  return groups.slice(0, MAX_GROUPS).map(
+  const tracker = trackerOf(monitor);
+  if (tracker === undefined) {
+    for (const leak of monitor.leaks()) if (wanted.has(leak.id)) byId.set(leak.id, leak);
+    return byId;
+  }
+  for (const record of tracker.leaked) {
+    if (record.leak !== undefined && wanted.has(record.id)) byId.set(record.id, record.leak);
+  }
+  return byId;
+}
+
+function groupsOf(monitor: SocketMonitor, allGroups: readonly LeakGroup[]) {
+  const groups = allGroups.slice(0, MAX_GROUPS);
+  const byId = listedLeaks(monitor, groups);
+  return groups.map(
     (group): HealthLeakGroup => ({
       where: group.where,
       kind: group.kind,
@@ -154,7 +177,23 @@ function groupsOf(monitor: SocketMonitor, groups: readonly LeakGroup[]) {
   );
 }
 
-function outputOf(status: HealthStatus, leaked: number, running: boolean): string | undefined {
+/** The check's status for `leaked` leaks: see HealthOptions. */
+export function statusOf(
+  leaked: number,
+  options: ResolvedHealthOptions,
+  running: boolean,
+): HealthStatus {
+  const status: HealthStatus =
+    leaked >= options.failAt ? 'fail' : leaked >= options.warnAt ? 'warn' : 'pass';
+  // A stopped monitor sees no leaks: `pass` would be a lie, `fail` would restart a healthy app.
+  return !running && status === 'pass' ? 'warn' : status;
+}
+
+export function outputOf(
+  status: HealthStatus,
+  leaked: number,
+  running: boolean,
+): string | undefined {
   if (!running) return 'closewait is not running: leaks are not being watched (call start())';
   if (status === 'pass') return undefined;
   return (
@@ -163,19 +202,23 @@ function outputOf(status: HealthStatus, leaked: number, running: boolean): strin
   );
 }
 
+type Summary = Pick<SocketReportData, 'tracked' | 'leaked' | 'byState' | 'byKind' | 'byDirection'>;
+
+function summaryOf(monitor: SocketMonitor): Summary {
+  return trackerOf(monitor)?.summary() ?? monitor.report();
+}
+
 /** The payload and its HTTP status: 200 for pass and warn, 503 for fail. */
 export function buildHealth(
   monitor: SocketMonitor,
   options: ResolvedHealthOptions,
   now = Date.now(),
 ): { httpStatus: 200 | 503; payload: HealthPayload } {
-  const report = monitor.report();
+  // Counts alone cost O(groups), not O(leaks): only verbose output needs the groups.
+  const report = options.verbose ? monitor.report() : summaryOf(monitor);
   const leaked = report.leaked;
   const running = monitor.running;
-  // A stopped monitor sees no leaks: `pass` would be a lie, `fail` would restart a healthy app.
-  let status: HealthStatus =
-    leaked >= options.failAt ? 'fail' : leaked >= options.warnAt ? 'warn' : 'pass';
-  if (!running && status === 'pass') status = 'warn';
+  const status = statusOf(leaked, options, running);
   const output = outputOf(status, leaked, running);
   const check: HealthCheck = {
     componentType: 'component',
@@ -189,7 +232,7 @@ export function buildHealth(
     byKind: report.byKind,
     byDirection: report.byDirection,
   };
-  if (options.verbose) check.groups = groupsOf(monitor, report.groups);
+  if (options.verbose) check.groups = groupsOf(monitor, (report as SocketReportData).groups);
   return {
     httpStatus: status === 'fail' ? 503 : 200,
     payload: { status, description: DESCRIPTION, checks: { 'closewait:leaks': [check] } },
@@ -242,6 +285,13 @@ export function healthHandler(
 ): (request: IncomingMessage, response: ServerResponse) => void {
   checkMonitor(monitor);
   const resolved = resolveHealthOptions(options);
+  return healthResponder(() => safeHealth(monitor, resolved));
+}
+
+/** The HTTP side of `healthHandler`, for a payload built elsewhere (the cluster's, summed). */
+export function healthResponder(
+  build: () => { httpStatus: 200 | 503; payload: object },
+): (request: IncomingMessage, response: ServerResponse) => void {
   return function closewaitHealth(request, response) {
     try {
       const method = request.method;
@@ -252,7 +302,7 @@ export function healthHandler(
         response.end();
         return;
       }
-      const { httpStatus, payload } = safeHealth(monitor, resolved);
+      const { httpStatus, payload } = build();
       const body = JSON.stringify(payload);
       response.statusCode = httpStatus;
       response.setHeader('Content-Type', HEALTH_CONTENT_TYPE);

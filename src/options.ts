@@ -1,5 +1,6 @@
 import pino, { type BaseLogger, type Bindings } from 'pino';
 import type { AutoDestroyOptions, ResolvedAutoDestroy } from './auto-destroy.js';
+import { InvalidOptionError } from './errors.js';
 import type { LeakKind } from './types.js';
 
 /** How creation stacks are captured. Stacks are the expensive part of tracking a socket. */
@@ -54,6 +55,11 @@ export interface SocketMonitorOptions {
   logRate?: { perSite?: number; intervalMs?: number };
   /** Log `report()` counts every this many ms. Default 0: off. */
   summaryIntervalMs?: number;
+  /**
+   * Keep the query string of request targets in leak records. Default false: userinfo, matrix
+   * parameters, the fragment and the query are removed, since they often carry secrets.
+   */
+  keepQuery?: boolean;
 }
 
 /** A pino logger, or anything with its signatures (Fastify's `fastify.log`). */
@@ -78,6 +84,7 @@ export interface ResolvedOptions {
   logRate: { perSite: number; intervalMs: number };
   /** 0 = no periodic summary. */
   summaryIntervalMs: number;
+  keepQuery: boolean;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -91,28 +98,12 @@ const KNOWN_OPTIONS = new Set([
   'logger',
   'logRate',
   'summaryIntervalMs',
+  'keepQuery',
 ]);
 
 /** Why the option is wrong, naming it and the value received: fails at creation, not later. */
-export function invalidOption(name: string, expected: string, value: unknown): TypeError {
-  return Object.assign(
-    new TypeError(
-      `closewait: option "${name}" must be ${expected}; received ${describeValue(value)}`,
-    ),
-    { code: 'ERR_CLOSEWAIT_INVALID_OPTION' },
-  );
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'object' && value !== null) {
-    try {
-      return JSON.stringify(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
-  }
-  return String(value);
+export function invalidOption(name: string, expected: string, value: unknown): InvalidOptionError {
+  return new InvalidOptionError(name, expected, value);
 }
 
 function checkFiniteInRange(name: string, value: unknown, min: number, max: number): number {
@@ -127,6 +118,15 @@ function resolveSampleRate(stacks: unknown): number {
   if (stacks === 'all') return 1;
   if (stacks === 'none') return 0;
   if (typeof stacks === 'object' && stacks !== null && 'sampleRate' in stacks) {
+    for (const key of Object.keys(stacks)) {
+      if (key !== 'sampleRate') {
+        throw invalidOption(
+          `stacks.${key}`,
+          'a known option (typo?)',
+          (stacks as Record<string, unknown>)[key],
+        );
+      }
+    }
     return checkFiniteInRange('stacks.sampleRate', stacks.sampleRate, 0, 1);
   }
   throw invalidOption('stacks', `'all', 'none' or { sampleRate: 0..1 }`, stacks);
@@ -135,10 +135,7 @@ function resolveSampleRate(stacks: unknown): number {
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw Object.assign(
-      new TypeError(`closewait: options must be an object; received ${describeValue(options)}`),
-      { code: 'ERR_CLOSEWAIT_INVALID_OPTION' },
-    );
+    throw invalidOption('options', 'an object', options);
   }
   const given = options as Record<string, unknown>;
   for (const key of Object.keys(given)) {
@@ -159,6 +156,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       : checkFiniteInRange('sweepIntervalMs', given.sweepIntervalMs, 10, 60_000);
   const patch = given.patchSocketConnect === undefined ? false : given.patchSocketConnect;
   if (typeof patch !== 'boolean') throw invalidOption('patchSocketConnect', 'a boolean', patch);
+  const keepQuery = given.keepQuery === undefined ? false : given.keepQuery;
+  if (typeof keepQuery !== 'boolean') throw invalidOption('keepQuery', 'a boolean', keepQuery);
   return {
     graceMs,
     sampleRate: resolveSampleRate(given.stacks),
@@ -173,6 +172,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       given.summaryIntervalMs === undefined || given.summaryIntervalMs === 0
         ? 0
         : checkFiniteInRange('summaryIntervalMs', given.summaryIntervalMs, 10, 2_147_483_647),
+    keepQuery,
   };
 }
 

@@ -14,6 +14,7 @@
  */
 import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
+import { CHANNELS } from './channels.js';
 import type { DiscoverySink } from './discovery.js';
 
 /** got requests created and not yet answered: a request that never is stays until evicted. */
@@ -64,49 +65,53 @@ export class LibraryRequests {
     };
   }
 
-  /** Channel handlers, for Discovery to subscribe with the rest. */
-  handlers(): Array<[string, (message: unknown) => void]> {
+  /** Channel handlers, each behind Discovery's guard (a throw goes to the sink's `failed`). */
+  handlers(
+    guard: <Message>(
+      handle: (message: Message, above: Function) => void,
+    ) => (message: unknown) => void,
+  ): Array<[string, (message: unknown) => void]> {
     const { sink } = this;
-    const onGotCreate = (message: unknown) => {
-      try {
-        const { requestId, url } = message as GotMessage;
-        if (typeof requestId !== 'string') return;
-        const key = {};
-        if (this.#pending.size >= MAX_PENDING) {
-          this.#pending.delete(this.#pending.keys().next().value!);
-        }
-        this.#pending.set(requestId, key);
-        sink.requestCreated(key, originOf(url), onGotCreate);
-      } catch (error) {
-        sink.failed(error);
-      }
-    };
-    // Kept past the start: a retry makes a new ClientRequest under the same requestId.
-    const onGotStart = (message: unknown) => {
-      try {
-        const key = this.#pending.get(String((message as GotMessage).requestId));
-        if (key !== undefined) this.#linkRecent(key);
-      } catch (error) {
-        sink.failed(error);
-      }
-    };
-    const onGotDone = (message: unknown) => {
-      this.#pending.delete(String((message as GotMessage).requestId));
-    };
-    const onRequestCreated = (message: unknown) => {
-      if (this.#pending.size === 0) return;
-      this.#recentRequest = (message as { request: ClientRequest }).request;
-      // Node announces the connection inside the ClientRequest constructor, before this.
-      this.#recentRequestSocket = this.#recentSocket;
-      this.#recentSocket = undefined;
-      this.#queueClear();
-    };
     return [
-      ['got:request:create', onGotCreate],
-      ['got:request:start', onGotStart],
-      ['got:response:end', onGotDone],
-      ['got:request:error', onGotDone],
-      ['http.client.request.created', onRequestCreated],
+      [
+        CHANNELS.gotRequestCreate,
+        guard(({ requestId, url }: GotMessage, above) => {
+          if (typeof requestId !== 'string') return;
+          const key = {};
+          if (this.#pending.size >= MAX_PENDING) {
+            this.#pending.delete(this.#pending.keys().next().value!);
+          }
+          this.#pending.set(requestId, key);
+          sink.requestCreated(key, originOf(url), above);
+        }),
+      ],
+      [
+        // Kept past the start: a retry makes a new ClientRequest under the same requestId.
+        CHANNELS.gotRequestStart,
+        guard(({ requestId }: GotMessage) => {
+          const key = this.#pending.get(String(requestId));
+          if (key !== undefined) this.#linkRecent(key);
+        }),
+      ],
+      [
+        CHANNELS.gotResponseEnd,
+        guard(({ requestId }: GotMessage) => this.#pending.delete(String(requestId))),
+      ],
+      [
+        CHANNELS.gotRequestError,
+        guard(({ requestId }: GotMessage) => this.#pending.delete(String(requestId))),
+      ],
+      [
+        CHANNELS.httpClientRequestCreated,
+        guard(({ request }: { request: ClientRequest }) => {
+          if (this.#pending.size === 0) return;
+          this.#recentRequest = request;
+          // Node announces the connection inside the ClientRequest constructor, before this.
+          this.#recentRequestSocket = this.#recentSocket;
+          this.#recentSocket = undefined;
+          this.#queueClear();
+        }),
+      ],
     ];
   }
 

@@ -1,7 +1,8 @@
-import { renameSync, writeFileSync } from 'node:fs';
 import type { SocketMonitor } from '../monitor.js';
 import { buildReport, type SocketReportData } from '../report/report.js';
 import type { LeakResolution, SocketLeak } from '../types.js';
+import { type AtExitSocket, closeWaitAtExit } from './close-wait-at-exit.js';
+import { writePrivateFile } from './private-file.js';
 import type { WorkerLeaks } from './thread-leaks.js';
 
 /** What a process under `closewait run` leaves behind when it exits: read by the command. */
@@ -23,6 +24,13 @@ export interface ExitReport {
   stillOpen: number;
   /** Leaks past the listing cap: counted here, not in `report`. */
   notListed: number;
+  /**
+   * Sockets still in CLOSE_WAIT when the report was written that are not open leaks of
+   * `report` (younger than graceMs, or never seen by Node), from /proc; undefined where /proc
+   * could not tell (off Linux). Past the listing cap they are counted in `atExitNotListed`.
+   */
+  atExit?: AtExitSocket[];
+  atExitNotListed?: number;
   /**
    * Leaks of the worker threads' monitors (the preload runs in each), one entry per thread that
    * leaked; `report` is the main thread's alone. Each `report` here has only leaks: the worker's
@@ -68,27 +76,42 @@ export class LeakHistory {
 
   build(writtenOn: ExitReport['writtenOn'], now = Date.now()): ExitReport {
     const current = this.monitor.report();
-    const states = this.monitor.sockets().map((socket) => socket.state);
     const leaks = [...this.#leaks].map((leak) => aged(leak, this.#resolvedAt.get(leak), now));
     const threads = this.workers?.threads().map((thread) => ({
       threadId: thread.threadId,
       report: buildReport(
-        [],
+        { open: 0, 'peer-ended': 0, 'fin-unconsumed': 0, leaked: 0 },
         thread.leaks.map((leak) => aged(leak, thread.resolvedAt.get(leak.id), now)),
         now,
       ),
       stillOpen: thread.leaks.filter((leak) => !thread.resolvedAt.has(leak.id)).length,
       notListed: thread.notListed,
     }));
+    const atExit = closeWaitAtExit(this.monitor);
+    // A worker thread's open leak is listed under its thread: not again as an untracked socket.
+    if (atExit !== undefined && threads !== undefined) {
+      const inThreads = new Set(
+        this.workers!.threads().flatMap((thread) =>
+          thread.leaks
+            .filter((leak) => !thread.resolvedAt.has(leak.id))
+            .map((leak) => `${leak.localPort}|${leak.remotePort}`),
+        ),
+      );
+      atExit.sockets = atExit.sockets.filter(
+        (socket) => !inThreads.has(`${socket.localPort}|${socket.remotePort}`),
+      );
+    }
     return {
       version: 1,
       pid: process.pid,
       argv: process.argv,
       writtenOn,
       writtenAt: now,
-      report: buildReport(states, leaks, now, current.kernel),
+      report: buildReport(current.byState, leaks, now, current.kernel),
       stillOpen: current.leaked,
       notListed: this.#notListed,
+      atExit: atExit?.sockets,
+      atExitNotListed: atExit?.notListed,
       ...(threads === undefined || threads.length === 0 ? {} : { threads }),
     };
   }
@@ -102,15 +125,13 @@ function aged(leak: SocketLeak, resolvedAt: number | undefined, now: number): So
 }
 
 /**
- * Writes synchronously (this runs in 'exit', where nothing async completes) and atomically (a
- * reader never sees half a file). Never throws: the app's exit must stay the app's.
+ * Writes synchronously (this runs in 'exit', where nothing async completes), atomically (a
+ * reader never sees half a file) and privately (0600: the report holds the app's argv). Never
+ * throws: the app's exit must stay the app's.
  */
 export function writeExitReport(path: string, report: ExitReport): string | undefined {
   try {
-    const partial = `${path}.${process.pid}.partial`;
-    writeFileSync(partial, JSON.stringify(report));
-    renameSync(partial, path);
-    return undefined;
+    return writePrivateFile(path, JSON.stringify(report));
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
