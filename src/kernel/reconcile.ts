@@ -109,7 +109,8 @@ export class KernelView {
    */
   decidesTlsFin(record: SocketRecord): boolean {
     if (this.#schedule === undefined || !endsOnCloseNotify(record.socket)) return false;
-    if (this.#tlsFinRead.has(record)) return false;
+    // No verdict to wait for from a kernel view that cannot be read (out of descriptors).
+    if (this.#tlsFinRead.has(record) || this.#failing) return false;
     this.#tlsFinsToJudge.add(record);
     this.check().catch((error: unknown) => this.hooks.failed(error));
     return true;
