@@ -30,6 +30,12 @@ export interface SocketReport extends SocketReportData {
 }
 
 /**
+ * The kernel check read synchronously, for a report written at exit (closewait/register): not
+ * public API, so a symbol that index.ts does not export.
+ */
+export const kernelCheckAtExit: unique symbol = Symbol('closewait.kernelCheckAtExit');
+
+/**
  * Internal failures go to the logger's `error`, or are process warnings when logging is off: a
  * bounded number per monitor.
  */
@@ -139,6 +145,18 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
   async kernelCheck(): Promise<KernelCheckResult> {
     try {
       return await this.#tracker.kernelCheck();
+    } catch (error) {
+      this.#failed(error);
+      return unsupportedKernelResult(
+        `kernel check failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  /** Never throws: at exit, the app's exit must stay the app's. */
+  [kernelCheckAtExit](): KernelCheckResult {
+    try {
+      return this.#tracker.kernelCheckSync();
     } catch (error) {
       this.#failed(error);
       return unsupportedKernelResult(

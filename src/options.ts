@@ -34,11 +34,14 @@ export interface SocketMonitorOptions {
   /** Destroy leaks that outlive `afterMs` (off by default): see AutoDestroyOptions. */
   autoDestroy?: AutoDestroyOptions | false;
   /**
-   * Linux: compare with the kernel's view (/proc/net/tcp) every this many ms, to confirm leaks
-   * and find `unread-fin` ones Node cannot see. 0 (default) = only when `kernelCheck()` is
-   * called. Each check reads the namespace's whole TCP table: keep it low-frequency.
+   * Linux: how often to compare with the kernel's view (/proc/net/tcp), which confirms leaks and
+   * finds the `unread-fin` ones Node cannot see. `'auto'` (the default on Linux): as often as
+   * keeps each check's cost under 2 % of the time between checks, from every graceMs / 4 (at
+   * most 5 s) up to once a minute, and when a suspect is due for confirmation. A number: every
+   * this many ms (100 to 86,400,000). 0 (the default elsewhere): only when `kernelCheck()` is
+   * called.
    */
-  kernelCheckIntervalMs?: number;
+  kernelCheckIntervalMs?: number | 'auto';
   /**
    * Where leak lines go: the app's pino logger (closewait logs through a child with
    * `{ component: 'closewait' }`), or `false` for none. Default: pino to stderr at 'warn'.
@@ -74,7 +77,8 @@ export interface ResolvedOptions {
   sweepIntervalMs: number;
   patchSocketConnect: boolean;
   autoDestroy: ResolvedAutoDestroy | undefined;
-  kernelCheckIntervalMs: number;
+  /** 0 = no periodic check. */
+  kernelCheckIntervalMs: number | 'auto';
   /** Undefined: logging is off. */
   logger: PinoLikeLogger | undefined;
   logRate: { perSite: number; intervalMs: number };
@@ -161,10 +165,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     sweepIntervalMs,
     patchSocketConnect: patch,
     autoDestroy: resolveAutoDestroy(given.autoDestroy),
-    kernelCheckIntervalMs:
-      given.kernelCheckIntervalMs === undefined || given.kernelCheckIntervalMs === 0
-        ? 0
-        : checkFiniteInRange('kernelCheckIntervalMs', given.kernelCheckIntervalMs, 100, 86_400_000),
+    kernelCheckIntervalMs: resolveKernelCheckInterval(given.kernelCheckIntervalMs),
     logger: resolveLogger(given.logger),
     logRate: resolveLogRate(given.logRate),
     summaryIntervalMs:
@@ -173,6 +174,20 @@ export function resolveOptions(options: unknown): ResolvedOptions {
         : checkFiniteInRange('summaryIntervalMs', given.summaryIntervalMs, 10, 2_147_483_647),
     keepQuery,
   };
+}
+
+function resolveKernelCheckInterval(value: unknown): number | 'auto' {
+  // /proc/net/tcp is Linux's: elsewhere there is nothing to check by default.
+  if (value === undefined) return process.platform === 'linux' ? 'auto' : 0;
+  if (value === 'auto' || value === 0) return value;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 100 || value > 86_400_000) {
+    throw invalidOption(
+      'kernelCheckIntervalMs',
+      "'auto', 0 (off) or a number of ms from 100 to 86400000",
+      value,
+    );
+  }
+  return value;
 }
 
 function resolveLogger(logger: unknown): PinoLikeLogger | undefined {

@@ -10,7 +10,8 @@ export const REGISTER_ENV = {
   CLOSEWAIT_STACKS: "stacks: 'all', 'none', or a sample rate from 0 to 1",
   CLOSEWAIT_AUTO_DESTROY_MS: 'autoDestroy.afterMs: destroy leaks older than this many ms',
   CLOSEWAIT_AUTO_DESTROY_DRY_RUN: 'autoDestroy.dryRun: only log what would be destroyed',
-  CLOSEWAIT_KERNEL_CHECK_MS: 'kernelCheckIntervalMs: compare with /proc/net/tcp this often',
+  CLOSEWAIT_KERNEL_CHECK_MS:
+    "kernelCheckIntervalMs: compare with /proc/net/tcp this often ('auto' by default, 0: off)",
   CLOSEWAIT_PATCH_CONNECT: 'patchSocketConnect: see new net.Socket().connect() on Node < 22.17',
   CLOSEWAIT_SUMMARY_MS: 'summaryIntervalMs: log the report counts this often',
   CLOSEWAIT_LOG_LEVEL: 'pino level of the leak log on stderr',
@@ -123,8 +124,12 @@ export function readRegisterEnv(
     problems.push('CLOSEWAIT_AUTO_DESTROY_DRY_RUN needs CLOSEWAIT_AUTO_DESTROY_MS');
   }
 
-  const kernelMs = wholeNumber('CLOSEWAIT_KERNEL_CHECK_MS');
-  if (kernelMs !== undefined) monitor.kernelCheckIntervalMs = kernelMs;
+  if (get('CLOSEWAIT_KERNEL_CHECK_MS')?.toLowerCase() === 'auto') {
+    monitor.kernelCheckIntervalMs = 'auto';
+  } else {
+    const kernelMs = wholeNumber('CLOSEWAIT_KERNEL_CHECK_MS');
+    if (kernelMs !== undefined) monitor.kernelCheckIntervalMs = kernelMs;
+  }
   const summaryMs = wholeNumber('CLOSEWAIT_SUMMARY_MS');
   if (summaryMs !== undefined) monitor.summaryIntervalMs = summaryMs;
   const patch = flag('CLOSEWAIT_PATCH_CONNECT');

@@ -114,7 +114,7 @@ export interface KernelSummary {
   checkedAt: number;
   /** CLOSE_WAIT sockets of this process. */
   closeWait: number;
-  /** CLOSE_WAIT sockets of this process that no tracked socket accounts for. */
+  /** CLOSE_WAIT sockets of this process that no monitor tracks, in this thread or another. */
   unattributed: KernelSocketRow[];
 }
 

@@ -223,6 +223,28 @@ describe('closewait run -- <command>', () => {
     expect(stderr).toMatch(tableRow(APPS.esm, port));
   });
 
+  it('lists each leak once, under the thread that made it: main thread and worker', async () => {
+    const run = closewaitRun([process.execPath, APPS.threads], { APP_LIFETIME_MS: '1500' });
+    const leaked = await Promise.all(
+      [0, 1].map((thread) =>
+        run.waitFor('stdout', new RegExp(`leaked (\\d+) \\d+ pid \\d+ thread ${thread}`)),
+      ),
+    );
+    const [mainPort, workerPort] = leaked.map((match) => Number(match[1]));
+    expect(await run.waitForExit()).toEqual({ code: 1, signal: null });
+
+    const stderr = run.stderr();
+    const main = stderr.slice(stderr.indexOf('(main thread)'), stderr.indexOf('worker thread 1'));
+    const worker = stderr.slice(stderr.indexOf('-- pid', stderr.indexOf('worker thread 1') - 40));
+    expect(main).toMatch(/closewait: 1 leaked socket .* in 1 group/);
+    expect(main).toMatch(tableRow(APPS.threads, mainPort!));
+    // The worker's socket is the worker's leak, not an unattributed row of the main thread.
+    expect(main).toContain('kernel: 2 CLOSE_WAIT sockets in this process, 0 not announced');
+    expect(worker).toMatch(/closewait: 1 leaked socket in worker thread 1, in 1 group/);
+    expect(worker).toMatch(tableRow(APPS.threads, workerPort!));
+    expect(stderr.match(/half-closed\s+server/g)).toHaveLength(2);
+  });
+
   it('writes the reports as JSON with --report-json', async () => {
     const dir = mkdtempSync(join(os.tmpdir(), 'closewait-run-test-'));
     try {

@@ -15,6 +15,7 @@ const wrong: Array<[string, unknown, string]> = [
   ['sweepIntervalMs', 1, 'sweepIntervalMs'],
   ['patchSocketConnect', 'yes', 'patchSocketConnect'],
   ['kernelCheckIntervalMs', 5, 'kernelCheckIntervalMs'],
+  ['kernelCheckIntervalMs', 'always', 'kernelCheckIntervalMs'],
   ['autoDestroy', true, 'autoDestroy'],
   ['autoDestroy', {}, 'autoDestroy.afterMs'],
   ['autoDestroy', { afterMs: -5 }, 'autoDestroy.afterMs'],
@@ -30,6 +31,7 @@ describe('options', () => {
     const create = () => createSocketMonitor({ [name]: value } as SocketMonitorOptions);
     expect(create).toThrow(TypeError);
     expect(create).toThrow(`"${named}"`);
+    expect(create).toThrow(expect.objectContaining({ code: 'ERR_CLOSEWAIT_INVALID_OPTION' }));
   });
 
   it('rejects options that are not an object', () => {
@@ -44,8 +46,13 @@ describe('options', () => {
       sweepIntervalMs: 1000,
       patchSocketConnect: false,
       autoDestroy: undefined,
-      kernelCheckIntervalMs: 0,
+      // /proc/net/tcp is Linux's: the kernel check runs by default there, on its own schedule.
+      kernelCheckIntervalMs: process.platform === 'linux' ? 'auto' : 0,
     });
+    expect(createSocketMonitor({ kernelCheckIntervalMs: 0 }).options.kernelCheckIntervalMs).toBe(0);
+    expect(createSocketMonitor({ kernelCheckIntervalMs: 250 }).options.kernelCheckIntervalMs).toBe(
+      250,
+    );
     // vitest sets NODE_ENV=test: every stack is captured in tests.
     expect(monitor.options.sampleRate).toBe(1);
     expect(createSocketMonitor({ graceMs: 100 }).options.sweepIntervalMs).toBe(50);

@@ -52,6 +52,19 @@ describe('CLOSEWAIT_* environment', () => {
     });
   });
 
+  it('takes CLOSEWAIT_KERNEL_CHECK_MS=auto and 0 (off)', () => {
+    const intervalOf = (value: string) => {
+      const result = readRegisterEnv({ CLOSEWAIT_KERNEL_CHECK_MS: value }, 1);
+      return result.ok ? result.settings.monitor.kernelCheckIntervalMs : result.problems;
+    };
+    expect(intervalOf('auto')).toBe('auto');
+    expect(intervalOf('Auto')).toBe('auto');
+    expect(intervalOf('0')).toBe(0);
+    expect(intervalOf('often')).toEqual([
+      'CLOSEWAIT_KERNEL_CHECK_MS must be a whole number of milliseconds; received "often"',
+    ]);
+  });
+
   it('keeps the defaults for unset and empty variables', () => {
     expect(readRegisterEnv({ CLOSEWAIT_GRACE_MS: '', PATH: '/bin' }, 1)).toEqual({
       ok: true,
@@ -97,7 +110,7 @@ describe('CLOSEWAIT_* environment', () => {
       'CLOSEWAIT_STACKS must be a finite number from 0 to 1; received "1.5"',
     ]);
     expect(problemsOf({ CLOSEWAIT_KERNEL_CHECK_MS: '10' })).toEqual([
-      'CLOSEWAIT_KERNEL_CHECK_MS must be a finite number from 100 to 86400000; received "10"',
+      `CLOSEWAIT_KERNEL_CHECK_MS must be 'auto', 0 (off) or a number of ms from 100 to 86400000; received "10"`,
     ]);
   });
 

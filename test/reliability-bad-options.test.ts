@@ -68,6 +68,8 @@ const WRONG: Array<[string, unknown, string]> = [
   ['kernelCheckIntervalMs', 50, 'kernelCheckIntervalMs'],
   ['kernelCheckIntervalMs', 86_400_001, 'kernelCheckIntervalMs'],
   ['kernelCheckIntervalMs', Number.NaN, 'kernelCheckIntervalMs'],
+  ['kernelCheckIntervalMs', 'AUTO', 'kernelCheckIntervalMs'],
+  ['kernelCheckIntervalMs', false, 'kernelCheckIntervalMs'],
   ['logger', 'pino', 'logger'],
   ['logger', true, 'logger'],
   ['logger', null, 'logger'],

@@ -9,6 +9,7 @@ import {
   type SocketLeakCheckOptions,
   SocketLeakError,
 } from '../src/integrations/testing.js';
+import { processCloseWaitRows } from '../src/kernel/process-sockets.js';
 import { startMonitor } from './fixtures/monitor.js';
 import {
   closeAfterTest,
@@ -346,14 +347,49 @@ describe('the SocketLeakError message stays readable', () => {
   });
 });
 
-describe("what 'close-wait' cannot see and 'open' can", () => {
+/** Until the kernel shows the server side of a paused-reader leak in CLOSE_WAIT. */
+async function kernelShowsCloseWait(localPort: number): Promise<void> {
+  let rows = await processCloseWaitRows('self');
+  const deadline = Date.now() + 2000;
+  while (!rows.some((row) => row.localPort === localPort)) {
+    if (Date.now() > deadline) throw new Error(`no CLOSE_WAIT row for port ${localPort}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    rows = await processCloseWaitRows('self');
+  }
+}
+
+describe.skipIf(process.platform !== 'linux')('what only the kernel sees (Linux: /proc)', () => {
   it('a FIN the kernel holds behind bytes a paused socket never read', async () => {
-    const { serverSocket } = await pausedReaderLeak();
-    // Node has not read the FIN: the socket looks open, and only 'open' blames it.
+    const line = nextLine();
+    const { serverSocket, port } = await pausedReaderLeak();
+    await kernelShowsCloseWait(port);
+    // Node has not read the FIN, so its state says 'open': the kernel says CLOSE_WAIT.
+    expect(serverSocket.readableEnded).toBe(false);
+    const error = await leakError(FAIL_FAST);
+    expect(error.leaks).toHaveLength(1);
+    expect(error.leaks[0]).toMatchObject({
+      kind: 'unread-fin',
+      direction: 'server',
+      localPort: port,
+    });
+    expect(error.message).toContain(`in the test at test/${here}:${line}:`);
+    // Read at last: the FIN reaches Node, and the socket is no longer blamed.
+    serverSocket.resume();
+    serverSocket.on('end', () => serverSocket.end());
+    await assertNoSocketLeaks();
+  });
+});
+
+describe("what 'open' sees and 'close-wait' does not", () => {
+  it('a paused socket whose peer has not closed', async () => {
+    const server = net.createServer((socket) => socket.pause());
+    const port = await listen(server);
+    const client = await connect(port);
+    client.write('hello');
     await assertNoSocketLeaks(FAIL_FAST);
     const error = await leakError({ ...FAIL_FAST, mode: 'open' });
-    const server = error.leaks.find((leak) => leak.direction === 'server');
-    expect(server).toMatchObject({ kind: 'open', localPort: serverSocket.localPort });
+    const found = error.leaks.find((leak) => leak.direction === 'client');
+    expect(found).toMatchObject({ kind: 'open', localPort: client.localPort });
   });
 });
 

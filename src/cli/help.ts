@@ -99,7 +99,8 @@ export const ENV_HELP = `Environment (read by the preload, closewait/register):
                                   closewait run and when NODE_ENV=test)
   CLOSEWAIT_AUTO_DESTROY_MS       destroy leaks older than this many ms (default: never)
   CLOSEWAIT_AUTO_DESTROY_DRY_RUN  1: only log and count what would be destroyed
-  CLOSEWAIT_KERNEL_CHECK_MS       Linux: compare with /proc/net/tcp this often (0/unset: off)
+  CLOSEWAIT_KERNEL_CHECK_MS       Linux: compare with /proc/net/tcp this often, in ms; auto
+                                  (default) adapts to the check's cost; 0: off
   CLOSEWAIT_PATCH_CONNECT         1: also see new net.Socket().connect() on Node < 22.17
   CLOSEWAIT_SUMMARY_MS            log the report's counts this often (default: off)
   CLOSEWAIT_LOG_LEVEL             pino level on stderr: fatal error warn info debug trace silent

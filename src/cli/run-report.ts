@@ -30,13 +30,18 @@ export function readExitReports(dir: string): ExitReport[] {
 }
 
 /** Sockets in CLOSE_WAIT at exit that were not (yet) leaks, listed or only counted. */
-export function atExitCount(report: ExitReport): number {
+export function atExitCount(report: Pick<ExitReport, 'atExit' | 'atExitNotListed'>): number {
   return (report.atExit?.length ?? 0) + (report.atExitNotListed ?? 0);
 }
 
-/** Every leak the process saw, listed or only counted, and every socket in CLOSE_WAIT at exit. */
+/**
+ * Every leak the process saw, in all its threads, listed or only counted, and every socket in
+ * CLOSE_WAIT at exit.
+ */
 export function leakCount(report: ExitReport): number {
-  return report.report.leaked + report.notListed + atExitCount(report);
+  let count = report.report.leaked + report.notListed + atExitCount(report);
+  for (const thread of report.threads ?? []) count += thread.report.leaked + thread.notListed;
+  return count;
 }
 
 /** `node app.js --flag`, as a person would have typed it. */
@@ -53,7 +58,7 @@ export function commandOf(argv: readonly string[]): string {
 }
 
 /** The at-exit sockets as rows beside the report's groups: grouped the same way, aged "at exit". */
-function atExitLines(report: ExitReport): string[] {
+function atExitLines(report: Section): string[] {
   const sockets = report.atExit ?? [];
   const total = atExitCount(report);
   if (total === 0) return [];
@@ -99,7 +104,9 @@ function atExitLines(report: ExitReport): string[] {
   return lines;
 }
 
-function processTable(report: ExitReport): string {
+type Section = Pick<ExitReport, 'report' | 'stillOpen' | 'notListed'> & Partial<ExitReport>;
+
+function processTable(report: Section): string {
   const lines = [formatReport(report.report), ...atExitLines(report)];
   const closed = report.report.leaked - report.stillOpen;
   if (closed > 0) {
@@ -115,10 +122,37 @@ function processTable(report: ExitReport): string {
   return lines.join('\n');
 }
 
-/** One table per Node process; a heading per process only when there are several. */
+/** A worker thread's leaks: its other sockets are not in the report, so none are counted. */
+function threadTable(thread: NonNullable<ExitReport['threads']>[number]): string {
+  const lines = processTable(thread).split('\n');
+  const { leaked, groups } = thread.report;
+  lines[0] =
+    `closewait: ${leaked} leaked socket${leaked === 1 ? '' : 's'} in worker thread ` +
+    `${thread.threadId}, in ${groups.length} group${groups.length === 1 ? '' : 's'}`;
+  return lines.join('\n');
+}
+
+/**
+ * One table per Node process and per worker thread that leaked, so each leak is listed once,
+ * under the thread that made it; headings only when there are several tables.
+ */
 export function formatExitReports(reports: readonly ExitReport[]): string {
-  if (reports.length === 1) return `${processTable(reports[0]!)}\n`;
+  const threadsOf = (report: ExitReport) => report.threads ?? [];
+  if (reports.length === 1 && threadsOf(reports[0]!).length === 0) {
+    return `${processTable(reports[0]!)}\n`;
+  }
   return reports
-    .map((report) => `-- pid ${report.pid}: ${commandOf(report.argv)}\n${processTable(report)}\n`)
+    .flatMap((report) => {
+      const heading = `-- pid ${report.pid}: ${commandOf(report.argv)}`;
+      const threads = threadsOf(report);
+      if (threads.length === 0) return [`${heading}\n${processTable(report)}\n`];
+      return [
+        `${heading} (main thread)\n${processTable(report)}\n`,
+        ...threads.map(
+          (thread) =>
+            `-- pid ${report.pid}, worker thread ${thread.threadId}\n${threadTable(thread)}\n`,
+        ),
+      ];
+    })
     .join('\n');
 }

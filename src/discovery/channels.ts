@@ -26,6 +26,18 @@ export const CHANNELS = {
    * frames. Finds https Agent sockets that Node 20's `net.client.socket` never announces.
    */
   httpClientRequest: 'http.client.request.start',
+  /**
+   * Node 22.12+ (not 20): in the ClientRequest constructor, after the connection it may make.
+   * Used only while a got request waits to be linked (library-requests.ts).
+   */
+  httpClientRequestCreated: 'http.client.request.created',
+  /** got (14.x): synchronous in the app's `got()`/`got.stream()` call: names the app. */
+  gotRequestCreate: 'got:request:create',
+  /** got: right after its `http.request()` returned, in the same synchronous run. */
+  gotRequestStart: 'got:request:start',
+  /** got: the request is done with (answered in full, or failed): its stack can go. */
+  gotResponseEnd: 'got:response:end',
+  gotRequestError: 'got:request:error',
   /** closewait's own, published by the opt-in `patchSocketConnect` patch. */
   patchedConnect: 'closewait:net.socket.connect',
 } as const;

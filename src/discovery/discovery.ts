@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import type { StackHolder } from '../tracking/stack.js';
 import { CHANNELS } from './channels.js';
 import { installConnectPatch, removeConnectPatchIfUnused } from './connect-patch.js';
+import { LibraryRequests } from './library-requests.js';
 
 export interface UndiciRequestLike {
   method?: unknown;
@@ -28,6 +29,8 @@ export interface DiscoverySink {
   /** A stack for this request, if sampling wants one (the app's `fetch()` call site). */
   requestCreated(request: object, origin: string | undefined, above: Function): void;
   requestSent(socket: Socket, request: object, method: string, origin: string, path: string): void;
+  /** `socket` carries `request`, whose stack (from requestCreated) names the app's call. */
+  requestNamed(socket: Socket, request: object): void;
   handedOver(socket: Socket, method: string, url: string): void;
   failed(error: unknown): void;
 }
@@ -38,6 +41,7 @@ interface HttpServerSocket extends Socket {
 
 export class Discovery {
   private readonly subscriptions: Array<[string, (message: unknown) => void]>;
+  private readonly libraryRequests: LibraryRequests;
   private readonly tlsServers = new Set<Server>();
   private running = false;
 
@@ -85,6 +89,7 @@ export class Discovery {
         sink.failed(error);
       }
     };
+    this.libraryRequests = new LibraryRequests(sink);
     this.subscriptions = this.channelHandlers();
   }
 
@@ -119,7 +124,10 @@ export class Discovery {
       ],
       [
         CHANNELS.clientSocket,
-        guard(({ socket }: { socket: Socket }, above) => sink.connected(socket, above)),
+        guard(({ socket }: { socket: Socket }, above) => {
+          sink.connected(socket, above);
+          this.libraryRequests.clientSocket(socket);
+        }),
       ],
       [
         CHANNELS.listen,
@@ -160,6 +168,7 @@ export class Discovery {
         guard(({ socket }: { socket: Socket }, above) => sink.connected(socket, above)),
       ]);
     }
+    handlers.push(...this.libraryRequests.handlers(guard));
     return handlers;
   }
 

@@ -11,12 +11,13 @@
 import { isMainThread } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { resolveHealthOptions } from '../health.js';
-import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
+import { createSocketMonitor, kernelCheckAtExit, type SocketMonitor } from '../monitor.js';
 import { reportToPrimary } from '../register/cluster-health.js';
 import { LeakHistory, writeExitReport } from '../register/exit-report.js';
 import { loadMetrics, startHealthServer } from '../register/health-server.js';
 import { targetProblem } from '../register/private-file.js';
 import { reportBeforeSignalDeath } from '../register/signal-death.js';
+import { sendLeaksToMainThread, WorkerLeaks } from '../register/thread-leaks.js';
 import {
   type HealthServerSettings,
   problemLine,
@@ -45,9 +46,14 @@ function writeStderr(text: string): void {
  * changing how it ends: see signal-death.ts.
  */
 function writeReportAtExit(monitor: SocketMonitor, path: string, log: Logger): void {
-  const history = new LeakHistory(monitor);
+  const history = new LeakHistory(monitor, new WorkerLeaks());
   const write = (on: 'exit' | NodeJS.Signals) => {
     try {
+      // One last look at the kernel: an unread-fin leak whose grace ran out since the last
+      // periodic check is declared, and the report's CLOSE_WAIT counts are the ones at exit.
+      if (monitor.running && monitor.options.kernelCheckIntervalMs !== 0) {
+        monitor[kernelCheckAtExit]();
+      }
       const problem = writeExitReport(path, history.build(on));
       if (problem !== undefined) log.error(`closewait could not write its report: ${problem}`);
     } catch {
@@ -88,8 +94,11 @@ function start(settings: RegisterSettings): SocketMonitor {
   const log = logger.child({ component: 'closewait' });
   // Preloads run again in every worker thread, whose sockets only its own channels announce:
   // a worker gets its own monitor and leak log, but the port, the exit report (one file per
-  // pid) and the signals belong to the main thread.
-  if (!isMainThread) return monitor;
+  // pid) and the signals belong to the main thread, to which a worker sends its leaks.
+  if (!isMainThread) {
+    if (settings.reportFile !== undefined) sendLeaksToMainThread(monitor);
+    return monitor;
+  }
   if (settings.health !== undefined) startHealth(monitor, settings.health, log);
   if (settings.reportFile !== undefined) {
     // Refused now, in one line, rather than at exit in a log line nobody waits for.

@@ -1,4 +1,4 @@
-import { clearRepeating, epochNow, monotonicNow, setRepeating } from '../clock.js';
+import { epochNow, monotonicNow } from '../clock.js';
 import { KernelReadError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { describeRecord } from '../report/leak-view.js';
@@ -12,6 +12,8 @@ import type {
   LeakResolution,
   SocketLeak,
 } from '../types.js';
+import { type KernelCheckInterval, KernelCheckSchedule } from './check-schedule.js';
+import { snapshotKernelSync } from './exit-check.js';
 import {
   failedKernelResult,
   type KernelSnapshot,
@@ -19,6 +21,8 @@ import {
   unsupportedKernelResult,
 } from './kernel-check.js';
 import { kernelViewUnsupported } from './process-sockets.js';
+import { socketKey, ThreadClaims } from './thread-claims.js';
+import { endsOnCloseNotify, kernelHoldsFin } from './tls-fin.js';
 
 export interface KernelHooks {
   declare(record: SocketRecord, kind: LeakKind, now: number): void;
@@ -35,7 +39,13 @@ export class KernelView {
   /** Sockets the last check showed in CLOSE_WAIT with the FIN still unread by Node. */
   #suspects = new Set<SocketRecord>();
   #inFlight: Promise<KernelCheckResult> | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #schedule: KernelCheckSchedule | undefined;
+  /** What the monitors of other threads track, so their sockets are not unattributed here. */
+  readonly #claims: ThreadClaims;
+  /** TLS sockets due as `unconsumed-fin` whose kind the next check decides (tls-fin.ts). */
+  readonly #tlsFinsToJudge = new Set<SocketRecord>();
+  /** TLS sockets ended at close_notify whose FIN a check saw read: Node's view stands. */
+  readonly #tlsFinRead = new WeakSet<SocketRecord>();
   /** The last check failed to read /proc: the next failure is not logged again. */
   #failing = false;
   /** What the last check saw, for report(). */
@@ -45,36 +55,111 @@ export class KernelView {
     private readonly registry: SocketRegistry,
     private readonly options: Pick<ResolvedOptions, 'graceMs' | 'keepQuery'>,
     private readonly hooks: KernelHooks,
-  ) {}
+  ) {
+    this.#claims = new ThreadClaims((keys) => this.#trackedKeys(keys), hooks.failed);
+  }
 
-  /** Checks every `intervalMs` (0: never) where there is a kernel view; `unref()`ed. */
-  startPeriodic(intervalMs: number): void {
-    if (intervalMs <= 0 || this.#timer !== undefined || kernelViewUnsupported() !== undefined) {
-      return;
-    }
-    this.#timer = setRepeating(() => {
-      if (this.#inFlight === undefined) this.check().catch((error) => this.hooks.failed(error));
-    }, intervalMs);
-    this.#timer.unref();
+  /**
+   * Where there is a kernel view: answers other threads' monitors, and checks on the schedule
+   * `interval` sets (check-schedule.ts; 0: only when asked). Every timer is `unref()`ed.
+   */
+  startPeriodic(interval: KernelCheckInterval): void {
+    if (this.#schedule !== undefined || kernelViewUnsupported() !== undefined) return;
+    this.#claims.start();
+    if (interval === 0) return;
+    this.#schedule = new KernelCheckSchedule(
+      interval,
+      this.options.graceMs,
+      () => this.check(),
+      this.hooks.failed,
+    );
+    this.#schedule.start();
   }
 
   stop(): void {
-    clearRepeating(this.#timer);
-    this.#timer = undefined;
+    this.#schedule?.stop();
+    this.#schedule = undefined;
+    this.#claims.stop();
     this.#suspects.clear();
+    this.#tlsFinsToJudge.clear();
   }
 
   /** A socket closed: it is no longer anyone's suspect. */
   forget(record: SocketRecord): void {
     this.#suspects.delete(record);
+    this.#tlsFinsToJudge.delete(record);
+  }
+
+  /** A leak was declared: other threads' monitors hear of it, for their check at exit. */
+  declared(record: SocketRecord): void {
+    this.#claims.announce(record);
+  }
+
+  /**
+   * The sweep saw a TLS stream end at close_notify, not consumed: ask the kernel, before the
+   * grace runs out, whether it still holds the TCP FIN behind it (tls-fin.ts).
+   */
+  tlsEndSeen(record: SocketRecord): void {
+    if (endsOnCloseNotify(record.socket)) this.#schedule?.checkWithin(this.options.graceMs / 2);
+  }
+
+  /**
+   * The sweep would declare `unconsumed-fin`: true when the kernel decides the kind instead (a
+   * TLS socket whose FIN no check has seen read yet), and a check is on its way to.
+   */
+  decidesTlsFin(record: SocketRecord): boolean {
+    if (this.#schedule === undefined || !endsOnCloseNotify(record.socket)) return false;
+    // No verdict to wait for from a kernel view that cannot be read (out of descriptors).
+    if (this.#tlsFinRead.has(record) || this.#failing) return false;
+    this.#tlsFinsToJudge.add(record);
+    this.check().catch((error: unknown) => this.hooks.failed(error));
+    return true;
   }
 
   /** One comparison with the kernel's table; concurrent calls share the one in flight. */
   check(): Promise<KernelCheckResult> {
-    this.#inFlight ??= this.#run().finally(() => {
-      this.#inFlight = undefined;
-    });
+    if (this.#inFlight === undefined) {
+      const started = monotonicNow();
+      this.#inFlight = this.#run().finally(() => {
+        this.#inFlight = undefined;
+        // Every check, asked for or periodic, sets when the next periodic one comes.
+        this.#schedule?.checked(monotonicNow() - started, this.#suspectDueInMs());
+      });
+    }
     return this.#inFlight;
+  }
+
+  /**
+   * The same check, read synchronously: for the report written at exit, where nothing
+   * asynchronous completes. Other threads' claims are the ones last heard.
+   */
+  checkSync(): KernelCheckResult {
+    const started = monotonicNow();
+    const unsupported = kernelViewUnsupported();
+    if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
+    const snapshot = snapshotKernelSync(this.registry);
+    return this.#reconcile(snapshot, this.#claims.unclaimedSync(snapshot.unattributed), started);
+  }
+
+  /** Ms until the earliest suspect is due for its confirming check, if one waits. */
+  #suspectDueInMs(): number | undefined {
+    let earliest: number | undefined;
+    for (const record of this.#suspects) {
+      const since = record.context?.kernelFinSince ?? 0;
+      if (record.leak !== undefined || since === 0) continue;
+      earliest = Math.min(earliest ?? since, since);
+    }
+    return earliest === undefined ? undefined : earliest + this.options.graceMs - monotonicNow();
+  }
+
+  /** Of these endpoint keys, the ones of sockets this monitor tracks (asked by other threads). */
+  #trackedKeys(keys: ReadonlySet<string>): string[] {
+    const mine: string[] = [];
+    for (const record of this.registry) {
+      const key = socketKey(record);
+      if (key !== undefined && keys.has(key)) mine.push(key);
+    }
+    return mine;
   }
 
   async #run(): Promise<KernelCheckResult> {
@@ -93,6 +178,19 @@ export class KernelView {
       return failedKernelResult(error, monotonicNow() - started);
     }
     this.#failing = false;
+    const unattributed = await this.#claims.unclaimed(snapshot.unattributed);
+    return this.#reconcile(snapshot, unattributed, started);
+  }
+
+  /**
+   * `unattributed`: the snapshot's, less the rows a monitor of another thread tracks. Those are
+   * still counted in `closeWait` and listed in `rows`: they are this process's sockets.
+   */
+  #reconcile(
+    snapshot: KernelSnapshot,
+    unattributed: KernelSnapshot['unattributed'],
+    started: number,
+  ): KernelCheckResult {
     const now = monotonicNow();
     const confirmed: SocketLeak[] = [];
     const hidden: KernelCheckResult['hidden'] = [];
@@ -104,14 +202,23 @@ export class KernelView {
         confirmed.push(leak);
         continue;
       }
-      // Node has seen the FIN: its own rules (grace timer, sweep) are already on it.
-      if (record.peerEndedAt !== 0 || unconsumedFinBytes(record.socket) !== -1) continue;
+      // Node has seen the FIN: its own rules (grace timer, sweep) are already on it; but a TLS
+      // stream ends on close_notify, and the kernel may still hold the FIN behind it.
+      if (record.peerEndedAt !== 0) continue;
+      const tlsEnded = unconsumedFinBytes(record.socket) !== -1;
+      if (tlsEnded && !(endsOnCloseNotify(record.socket) && kernelHoldsFin(row))) {
+        if (endsOnCloseNotify(record.socket)) this.#tlsFinRead.add(record);
+        continue;
+      }
       suspects.add(record);
+      this.#tlsFinsToJudge.delete(record);
       const context = record.more;
       if (context.kernelFinSince === 0 || row.unreadBytes < context.kernelUnreadMark) {
         // First sight, or the app read some of what sits in front of the FIN.
         if (leak !== undefined) this.hooks.resolve(record, 'consumed', now);
-        context.kernelFinSince = now;
+        // Node has been stuck at close_notify since the sweep saw it: the FIN is as old.
+        context.kernelFinSince =
+          tlsEnded && record.finUnreadSince !== 0 ? record.finUnreadSince : now;
         context.kernelUnreadMark = row.unreadBytes;
       } else if (leak === undefined && now - context.kernelFinSince >= this.options.graceMs) {
         this.hooks.declare(record, 'unread-fin', now);
@@ -129,8 +236,16 @@ export class KernelView {
       if (record.leak?.kind === 'unread-fin') this.hooks.resolve(record, 'consumed', now);
     }
     this.#suspects = suspects;
+    // The TLS sockets the sweep left to this check whose FIN the kernel does not hold: Node's
+    // view stands, and the leak is an unconsumed FIN.
+    for (const record of this.#tlsFinsToJudge) {
+      if (record.leak === undefined && unconsumedFinBytes(record.socket) !== -1) {
+        this.hooks.declare(record, 'unconsumed-fin', now);
+      }
+    }
+    this.#tlsFinsToJudge.clear();
     const closeWait = snapshot.matched.length + snapshot.unattributed.length;
-    this.last = { checkedAt: epochNow(), closeWait, unattributed: snapshot.unattributed };
+    this.last = { checkedAt: epochNow(), closeWait, unattributed };
     return {
       supported: true,
       reason: undefined,
@@ -139,7 +254,7 @@ export class KernelView {
       closeWait,
       confirmed,
       hidden,
-      unattributed: snapshot.unattributed,
+      unattributed,
       rows: [
         ...snapshot.matched.map(({ record, row }) => ({ ...row, socketId: record.id })),
         ...snapshot.unattributed.map((row) => ({ ...row, socketId: undefined })),

@@ -3,6 +3,7 @@ import { buildReport, type SocketReportData } from '../report/report.js';
 import type { LeakResolution, SocketLeak } from '../types.js';
 import { type AtExitSocket, closeWaitAtExit } from './close-wait-at-exit.js';
 import { writePrivateFile } from './private-file.js';
+import type { WorkerLeaks } from './thread-leaks.js';
 
 /** What a process under `closewait run` leaves behind when it exits: read by the command. */
 export interface ExitReport {
@@ -30,6 +31,19 @@ export interface ExitReport {
    */
   atExit?: AtExitSocket[];
   atExitNotListed?: number;
+  /**
+   * Leaks of the worker threads' monitors (the preload runs in each), one entry per thread that
+   * leaked; `report` is the main thread's alone. Each `report` here has only leaks: the worker's
+   * other sockets are not counted.
+   */
+  threads?: ThreadExitReport[];
+}
+
+export interface ThreadExitReport {
+  threadId: number;
+  report: SocketReportData;
+  stillOpen: number;
+  notListed: number;
 }
 
 /**
@@ -47,7 +61,10 @@ export class LeakHistory {
   readonly #resolvedAt = new Map<SocketLeak, number>();
   #notListed = 0;
 
-  constructor(private readonly monitor: SocketMonitor) {
+  constructor(
+    private readonly monitor: SocketMonitor,
+    private readonly workers?: WorkerLeaks,
+  ) {
     monitor.on('leak', (leak) => {
       if (this.#leaks.size < MAX_LISTED_LEAKS) this.#leaks.add(leak);
       else this.#notListed++;
@@ -59,14 +76,31 @@ export class LeakHistory {
 
   build(writtenOn: ExitReport['writtenOn'], now = Date.now()): ExitReport {
     const current = this.monitor.report();
-    // buildReport ages a leak from its FIN to `now`; a closed one stopped aging when it closed.
-    const leaks = [...this.#leaks].map((leak) => {
-      const resolvedAt = this.#resolvedAt.get(leak);
-      return resolvedAt === undefined
-        ? leak
-        : { ...leak, peerEndedAt: now - Math.max(0, resolvedAt - leak.peerEndedAt) };
-    });
+    const leaks = [...this.#leaks].map((leak) => aged(leak, this.#resolvedAt.get(leak), now));
+    const threads = this.workers?.threads().map((thread) => ({
+      threadId: thread.threadId,
+      report: buildReport(
+        { open: 0, 'peer-ended': 0, 'fin-unconsumed': 0, leaked: 0 },
+        thread.leaks.map((leak) => aged(leak, thread.resolvedAt.get(leak.id), now)),
+        now,
+      ),
+      stillOpen: thread.leaks.filter((leak) => !thread.resolvedAt.has(leak.id)).length,
+      notListed: thread.notListed,
+    }));
     const atExit = closeWaitAtExit(this.monitor);
+    // A worker thread's open leak is listed under its thread: not again as an untracked socket.
+    if (atExit !== undefined && threads !== undefined) {
+      const inThreads = new Set(
+        this.workers!.threads().flatMap((thread) =>
+          thread.leaks
+            .filter((leak) => !thread.resolvedAt.has(leak.id))
+            .map((leak) => `${leak.localPort}|${leak.remotePort}`),
+        ),
+      );
+      atExit.sockets = atExit.sockets.filter(
+        (socket) => !inThreads.has(`${socket.localPort}|${socket.remotePort}`),
+      );
+    }
     return {
       version: 1,
       pid: process.pid,
@@ -78,8 +112,16 @@ export class LeakHistory {
       notListed: this.#notListed,
       atExit: atExit?.sockets,
       atExitNotListed: atExit?.notListed,
+      ...(threads === undefined || threads.length === 0 ? {} : { threads }),
     };
   }
+}
+
+/** buildReport ages a leak from its FIN to `now`; a closed one stopped aging when it closed. */
+function aged(leak: SocketLeak, resolvedAt: number | undefined, now: number): SocketLeak {
+  return resolvedAt === undefined
+    ? leak
+    : { ...leak, peerEndedAt: now - Math.max(0, resolvedAt - leak.peerEndedAt) };
 }
 
 /**

@@ -209,6 +209,13 @@ export class Tracker implements DiscoverySink {
     if (stack !== undefined) record.stack = stack;
   }
 
+  requestNamed(socket: Socket, request: object): void {
+    const stack = this.requestStacks.get(request);
+    if (stack === undefined) return;
+    const record = this.recordOf(socket) ?? this.add(socket, 'client', undefined, undefined);
+    if (record !== undefined) record.stack = stack;
+  }
+
   handedOver(socket: Socket, method: string, url: string): void {
     const record = this.recordOf(socket);
     if (record === undefined) return;
@@ -406,9 +413,12 @@ export class Tracker implements DiscoverySink {
         record.finUnreadSince = now;
         record.finUnreadLength = unread;
         this.states.update(record);
+        this.kernel.tlsEndSeen(record);
       } else if (record.leak === undefined && now - record.finUnreadSince >= graceMs - 1) {
         // (- 1: the sweep runs on libuv's whole-millisecond clock; without the tolerance a
         // leak due now waits one more sweep. Measured by the bench: +250 ms at graceMs 1000.)
+        // A TLS stream's end may be close_notify with the FIN still in the kernel: it decides.
+        if (this.kernel.decidesTlsFin(record)) continue;
         this.declare(record, 'unconsumed-fin', now);
         now = monotonicNow();
         if (now > sliceEnd) {
@@ -431,6 +441,7 @@ export class Tracker implements DiscoverySink {
     if (leak.stack === undefined && record.direction === 'client') {
       this.sampler.leakedUnnamed(record.context?.requestOrigin);
     }
+    this.kernel.declared(record);
     this.events.leak(leak);
     // A 'leak' listener may have stopped the monitor: a stopped monitor never acts.
     if (this.running) this.policy?.consider(record, now);
@@ -496,5 +507,10 @@ export class Tracker implements DiscoverySink {
   /** One comparison with the kernel's table; concurrent calls share the one in flight. */
   kernelCheck(): Promise<KernelCheckResult> {
     return this.kernel.check();
+  }
+
+  /** The same, read synchronously: for the report written at exit. */
+  kernelCheckSync(): KernelCheckResult {
+    return this.kernel.checkSync();
   }
 }
