@@ -1,4 +1,5 @@
 import { relative, sep } from 'node:path';
+import { epochNow } from './clock.js';
 import { locationOf } from './stack.js';
 import type { LeakKind, SocketDetail } from './types.js';
 
@@ -146,7 +147,8 @@ function stackLines(leak: LeakedSocket): string[] {
 }
 
 function formatLeaks(leaks: LeakedSocket[], mode: SocketLeakMode, timeoutMs: number): string {
-  const now = Date.now();
+  // Leak times come from the real clock; a test's fake `Date` would make these ages nonsense.
+  const now = epochNow();
   const count = leaks.length === 1 ? '1 socket' : `${leaks.length} sockets`;
   const what = mode === 'open' ? 'left open' : 'left half-closed (CLOSE_WAIT)';
   const parts = [`closewait: ${count} ${what}, still there after waiting ${timeoutMs} ms`];
