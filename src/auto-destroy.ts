@@ -1,4 +1,4 @@
-import type { SocketRecord } from './record.js';
+import type { SocketRecord } from './tracking/record.js';
 import type { LeakKind, SocketLeak } from './types.js';
 
 export interface AutoDestroyOptions {

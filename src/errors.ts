@@ -1,6 +1,6 @@
 import { relative, sep } from 'node:path';
 import { epochNow } from './clock.js';
-import { locationOf } from './stack.js';
+import { locationOf } from './tracking/stack.js';
 import type { LeakKind, SocketDetail } from './types.js';
 
 /** What was wrong with a socket a test left behind; `open` only in mode `'open'`. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SocketMonitor } from './monitor.js';
 import { invalidOption } from './options.js';
-import type { LeakGroup } from './report.js';
+import type { LeakGroup } from './report/report.js';
 import type { LeakKind, SocketDirection, SocketLeak, TrackedSocketState } from './types.js';
 
 export interface HealthOptions {

@@ -8,7 +8,7 @@ export {
 } from './health.js';
 export { createSocketMonitor, SocketMonitor, type SocketReport } from './monitor.js';
 export type { PinoLikeLogger, SocketMonitorOptions, StackMode } from './options.js';
-export type { LeakGroup, SocketReportData } from './report.js';
+export type { LeakGroup, SocketReportData } from './report/report.js';
 export type {
   DestroyInfo,
   KernelCheckResult,

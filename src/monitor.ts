@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { unsupportedKernelResult } from './kernel/kernel-check.js';
-import { describeRecord, stateOf, trackedSocketOf } from './leak.js';
 import { attachLeakLog } from './log/leak-log.js';
 import { SafeLog } from './log/safe-log.js';
 import { type ResolvedOptions, resolveOptions, type SocketMonitorOptions } from './options.js';
-import { buildReport, formatReport, type SocketReportData } from './report.js';
-import { Tracker } from './tracker.js';
+import { describeRecord, stateOf, trackedSocketOf } from './report/leak-view.js';
+import { buildReport, formatReport, type SocketReportData } from './report/report.js';
+import { Tracker } from './tracking/tracker.js';
 import type {
   DestroyInfo,
   KernelCheckResult,

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { ExitReport } from '../register/exit-report.js';
-import { formatReport } from '../report.js';
+import { formatReport } from '../report/report.js';
 
 export const REPORT_PREFIX = 'report-';
 

@@ -8,7 +8,7 @@
  * run in the order they were added, so call `checkSocketLeaks()` after your own.
  */
 import { afterEach, beforeEach } from 'node:test';
-import { captureStack, framesOf, sitesOf } from '../stack.js';
+import { captureStack, framesOf, sitesOf } from '../tracking/stack.js';
 import { type CheckedTest, PerTestCheck } from './per-test-check.js';
 import type { SocketLeakAssertOptions, SocketLeakCheckOptions } from './testing.js';
 

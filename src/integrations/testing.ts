@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 import type { SocketMonitor } from '../monitor.js';
 import { invalidOption } from '../options.js';
-import { captureStack, framesOf, locationOf, sitesOf } from '../stack.js';
+import { captureStack, framesOf, locationOf, sitesOf } from '../tracking/stack.js';
 import type { SocketDetail, TrackedSocket, TrackedSocketState } from '../types.js';
 import { sharedTestingState } from './shared-monitor.js';
 

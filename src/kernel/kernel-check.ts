@@ -1,4 +1,4 @@
-import type { SocketRecord } from '../record.js';
+import type { SocketRecord } from '../tracking/record.js';
 import type { KernelCheckResult } from '../types.js';
 import type { KernelSocketRow } from './proc-net-tcp.js';
 import {

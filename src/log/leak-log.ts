@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { ResolvedOptions } from '../options.js';
-import { groupKeyOf, type SocketReportData, whereOf } from '../report.js';
+import { groupKeyOf, type SocketReportData, whereOf } from '../report/report.js';
 import type { DestroyInfo, LeakResolution, SocketLeak, SocketMonitorEvents } from '../types.js';
 import { type FloodCount, FloodGate } from './flood-gate.js';
 import {

@@ -1,4 +1,4 @@
-import type { SocketReportData } from '../report.js';
+import type { SocketReportData } from '../report/report.js';
 
 /** Groups named on a summary line; the counts above them are always complete. */
 const MAX_SUMMARY_GROUPS = 5;

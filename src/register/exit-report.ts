@@ -1,6 +1,6 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import type { SocketMonitor } from '../monitor.js';
-import { buildReport, type SocketReportData } from '../report.js';
+import { buildReport, type SocketReportData } from '../report/report.js';
 import type { LeakResolution, SocketLeak } from '../types.js';
 
 /** What a process under `closewait run` leaves behind when it exits: read by the command. */

@@ -1,8 +1,9 @@
 import type { Server, Socket } from 'node:net';
-import { DestroyPolicy } from './auto-destroy.js';
-import { Discovery, type DiscoverySink } from './discovery.js';
-import { snapshotKernel, unsupportedKernelResult } from './kernel/kernel-check.js';
-import { kernelViewUnsupported } from './kernel/process-sockets.js';
+import { DestroyPolicy } from '../auto-destroy.js';
+import { Discovery, type DiscoverySink } from '../discovery/discovery.js';
+import { snapshotKernel, unsupportedKernelResult } from '../kernel/kernel-check.js';
+import { kernelViewUnsupported } from '../kernel/process-sockets.js';
+import type { ResolvedOptions } from '../options.js';
 import {
   buildLeak,
   describeRecord,
@@ -10,10 +11,7 @@ import {
   markProgress,
   toEpoch,
   unconsumedFinBytes,
-} from './leak.js';
-import type { ResolvedOptions } from './options.js';
-import { ServerRecord, SocketRecord } from './record.js';
-import { captureStack, type StackHolder } from './stack.js';
+} from '../report/leak-view.js';
 import type {
   DestroyInfo,
   KernelCheckResult,
@@ -22,7 +20,9 @@ import type {
   LeakResolution,
   SocketDirection,
   SocketLeak,
-} from './types.js';
+} from '../types.js';
+import { ServerRecord, SocketRecord } from './record.js';
+import { captureStack, type StackHolder } from './stack.js';
 
 export interface TrackerEvents {
   leak(leak: SocketLeak): void;

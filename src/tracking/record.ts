@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
+import type { ServerInfo, SocketDirection, SocketLeak } from '../types.js';
 import type { StackHolder } from './stack.js';
-import type { ServerInfo, SocketDirection, SocketLeak } from './types.js';
 
 /** What we know of a listening server: accepted sockets are reported by it, not by their stack. */
 export class ServerRecord {

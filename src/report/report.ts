@@ -6,7 +6,7 @@ import type {
   SocketDirection,
   SocketLeak,
   TrackedSocketState,
-} from './types.js';
+} from '../types.js';
 
 /** Leaks that share a cause: one line of code, or one server (and route) for accepted sockets. */
 export interface LeakGroup {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import type { ServerRecord, SocketRecord } from './record.js';
-import { framesOf, sitesOf } from './stack.js';
+import type { ServerRecord, SocketRecord } from '../tracking/record.js';
+import { framesOf, sitesOf } from '../tracking/stack.js';
 import type {
   LeakKind,
   RequestInfo,
@@ -9,7 +9,7 @@ import type {
   SocketLeak,
   TrackedSocket,
   TrackedSocketState,
-} from './types.js';
+} from '../types.js';
 
 /** Internal fields we read defensively: they are not public API and differ across versions. */
 interface SocketInternals {

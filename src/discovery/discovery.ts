@@ -19,7 +19,7 @@ import dc from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
 import net, { type Server, type Socket } from 'node:net';
 import tls from 'node:tls';
-import type { StackHolder } from './stack.js';
+import type { StackHolder } from '../tracking/stack.js';
 
 export interface UndiciRequestLike {
   method?: unknown;

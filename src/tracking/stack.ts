@@ -1,5 +1,5 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ownDirs } from './package-paths.js';
+import { ownDirs } from '../package-paths.js';
 
 /**
  * A captured creation stack. V8 records the frames when `captureStackTrace` runs but formats
