@@ -80,6 +80,9 @@ async function checkAfterEach(this: MochaHookContext): Promise<void> {
   running.delete(test);
   const leak = await check.finish(checked, test.state === 'passed');
   if (leak === undefined) return;
+  // Mocha filters frame-like lines out of a stack and then prints the message again above what
+  // is left: with no stack it prints the message once, frames included.
+  leak.stack = '';
   // `this.test` is this hook: an error set on it fails the current test instead of the hook.
   if (typeof this.test?.error === 'function') this.test.error(leak);
   else throw leak;

@@ -5,9 +5,12 @@ import { afterAll, it, vi } from 'vitest';
 
 const HOST = '127.0.0.1';
 const server = net.createServer((socket) => socket.end('hello\n'));
+let client;
 
+// Runs after every test's leak check: it only lets the test process exit.
 afterAll(() => {
   vi.useRealTimers();
+  client?.destroy();
   server.close();
 });
 
@@ -15,7 +18,7 @@ it('leaky under fake timers', async () => {
   vi.useFakeTimers();
   server.listen(0, HOST);
   await once(server, 'listening');
-  const client = net.connect({ port: server.address().port, host: HOST, allowHalfOpen: true });
+  client = net.connect({ port: server.address().port, host: HOST, allowHalfOpen: true });
   client.resume();
   await once(client, 'end');
 });

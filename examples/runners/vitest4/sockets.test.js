@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 const HOST = '127.0.0.1';
 const servers = [];
+const clients = [];
 
 /** A server that says hello and hangs up: each client must then close its side too. */
 async function helloServer() {
@@ -18,12 +19,15 @@ async function helloServer() {
 /** A client that reads until the server hangs up and leaves its own side open (CLOSE_WAIT). */
 async function halfClosedClient(port) {
   const client = net.connect({ port, host: HOST, allowHalfOpen: true });
+  clients.push(client);
   client.resume();
   await once(client, 'end');
   return client;
 }
 
+// Runs after every test's leak check: it only lets the test process exit.
 afterAll(() => {
+  for (const client of clients) client.destroy();
   for (const server of servers) server.close();
 });
 
