@@ -9,14 +9,14 @@ import {
 import { checkMonitor } from '../health.js';
 import type { SocketMonitor } from '../monitor.js';
 import { invalidOption } from '../options.js';
-import type {
-  DestroyInfo,
-  LeakKind,
-  LeakResolution,
-  SocketDirection,
-  SocketLeak,
-  TrackedSocketState,
-} from '../types.js';
+import type { DestroyInfo, LeakResolution, SocketLeak } from '../types.js';
+import {
+  countByDirection,
+  DIRECTIONS,
+  KINDS,
+  leaksByDirectionAndKind,
+  PEER_CLOSED,
+} from './socket-counts.js';
 
 type AnyRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
 
@@ -34,16 +34,6 @@ export interface SocketMetrics {
   unregister(): void;
 }
 
-// Labels are only these closed sets: a label per address, route or stack would grow a time
-// series per value and take down the metrics backend before the leak takes down the app.
-const DIRECTIONS: readonly SocketDirection[] = ['server', 'client'];
-const KINDS: readonly LeakKind[] = ['half-closed', 'end-stuck', 'unconsumed-fin', 'unread-fin'];
-/** The states in which the peer has closed: the socket is in CLOSE_WAIT, leak or not yet. */
-const PEER_CLOSED: ReadonlySet<TrackedSocketState> = new Set([
-  'peer-ended',
-  'fin-unconsumed',
-  'leaked',
-]);
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const METRICS = [
   'tracked_sockets',
@@ -54,15 +44,6 @@ const METRICS = [
   'sockets_destroyed_total',
   'dry_run_destroys_total',
 ] as const;
-
-function countByDirection(
-  monitor: SocketMonitor,
-  accept: (state: TrackedSocketState) => boolean,
-): Record<SocketDirection, number> {
-  const counts = { server: 0, client: 0 };
-  for (const socket of monitor.sockets()) if (accept(socket.state)) counts[socket.direction]++;
-  return counts;
-}
 
 function resolveMetricsOptions(options: unknown): { registry: AnyRegistry; prefix: string } {
   if (options === undefined) options = {};
@@ -150,11 +131,7 @@ export function registerMetrics(monitor: SocketMonitor, options?: MetricsOptions
     registers,
     collect() {
       try {
-        const counts = new Map<string, number>();
-        for (const leak of monitor.leaks()) {
-          const key = `${leak.direction} ${leak.kind}`;
-          counts.set(key, (counts.get(key) ?? 0) + 1);
-        }
+        const counts = leaksByDirectionAndKind(monitor);
         for (const direction of DIRECTIONS) {
           for (const kind of KINDS) {
             this.set({ direction, kind }, counts.get(`${direction} ${kind}`) ?? 0);
