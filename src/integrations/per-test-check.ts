@@ -58,7 +58,7 @@ export class PerTestCheck {
     else if (this.#concurrentRunning === 0) this.#runOptions = options;
   }
 
-  /** A test starts (before its `beforeEach` hooks); undefined when it is not to be checked. */
+  /** A test starts (before its `beforeEach` hooks): its scope opens. */
   begin(testFile: string | undefined): CheckedTest {
     this.#current = undefined;
     const monitor = this.#runOptions === false ? undefined : this.#runOptions.monitor;
