@@ -25,8 +25,14 @@ export const timeOrigin: number = performance.timeOrigin;
  */
 export const epochNow: () => number = () => Math.round(timeOrigin + realNow());
 
-export const setTimer: typeof timers.setTimeout = timers.setTimeout;
-export const clearTimer: typeof timers.clearTimeout = timers.clearTimeout;
-export const setRepeating: typeof timers.setInterval = timers.setInterval;
-export const clearRepeating: typeof timers.clearInterval = timers.clearInterval;
-export const setImmediateReal: typeof timers.setImmediate = timers.setImmediate;
+// Looked up on the node:timers module at each call (not captured at load), so that a test can
+// watch them with a spy on that module; fake timers never touch it.
+export const setTimer = ((...args: Parameters<typeof timers.setTimeout>) =>
+  timers.setTimeout(...args)) as typeof timers.setTimeout;
+export const clearTimer = (timer: NodeJS.Timeout | undefined): void => timers.clearTimeout(timer);
+export const setRepeating = ((...args: Parameters<typeof timers.setInterval>) =>
+  timers.setInterval(...args)) as typeof timers.setInterval;
+export const clearRepeating = (timer: NodeJS.Timeout | undefined): void =>
+  timers.clearInterval(timer);
+export const setImmediateReal = ((...args: Parameters<typeof timers.setImmediate>) =>
+  timers.setImmediate(...args)) as typeof timers.setImmediate;

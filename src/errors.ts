@@ -54,6 +54,25 @@ export class SocketMonitorStoppedError extends Error {
   }
 }
 
+/**
+ * A kernel check that could not read /proc (descriptors exhausted, no permission): it saw
+ * nothing, so nothing was declared or resolved from it. `cause` is Node's error (`code` EMFILE,
+ * ENFILE, EACCES, ...).
+ */
+export class KernelReadError extends Error {
+  readonly code = 'ERR_CLOSEWAIT_KERNEL_READ';
+
+  constructor(cause: unknown) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `closewait: the kernel check could not read /proc (${detail}); ` +
+        'it saw nothing, so it declared and resolved nothing',
+      { cause },
+    );
+    this.name = 'KernelReadError';
+  }
+}
+
 function shortPath(location: string): string {
   if (!location.startsWith(sep)) return location;
   const shorter = relative(process.cwd(), location);

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { epochNow } from './clock.js';
-import type { SocketMonitor } from './monitor.js';
+import { type SocketMonitor, trackerOf } from './monitor.js';
 import { invalidOption } from './options.js';
-import type { LeakGroup } from './report/report.js';
+import type { LeakGroup, SocketReportData } from './report/report.js';
 import type { LeakKind, SocketDirection, SocketLeak, TrackedSocketState } from './types.js';
 
 export interface HealthOptions {
@@ -128,10 +128,26 @@ export function checkMonitor(monitor: unknown): SocketMonitor {
   return monitor as SocketMonitor;
 }
 
-function groupsOf(monitor: SocketMonitor, groups: readonly LeakGroup[]) {
+/** The listed leaks of the groups shown, by id: at most MAX_GROUPS x 20, whatever the flood. */
+function listedLeaks(monitor: SocketMonitor, groups: readonly LeakGroup[]) {
+  const wanted = new Set<number>();
+  for (const group of groups) for (const id of group.leakIds) wanted.add(id);
   const byId = new Map<number, SocketLeak>();
-  for (const leak of monitor.leaks()) byId.set(leak.id, leak);
-  return groups.slice(0, MAX_GROUPS).map(
+  const tracker = trackerOf(monitor);
+  if (tracker === undefined) {
+    for (const leak of monitor.leaks()) if (wanted.has(leak.id)) byId.set(leak.id, leak);
+    return byId;
+  }
+  for (const record of tracker.leaked) {
+    if (record.leak !== undefined && wanted.has(record.id)) byId.set(record.id, record.leak);
+  }
+  return byId;
+}
+
+function groupsOf(monitor: SocketMonitor, allGroups: readonly LeakGroup[]) {
+  const groups = allGroups.slice(0, MAX_GROUPS);
+  const byId = listedLeaks(monitor, groups);
+  return groups.map(
     (group): HealthLeakGroup => ({
       where: group.where,
       kind: group.kind,
@@ -164,13 +180,20 @@ function outputOf(status: HealthStatus, leaked: number, running: boolean): strin
   );
 }
 
+type Summary = Pick<SocketReportData, 'tracked' | 'leaked' | 'byState' | 'byKind' | 'byDirection'>;
+
+function summaryOf(monitor: SocketMonitor): Summary {
+  return trackerOf(monitor)?.summary() ?? monitor.report();
+}
+
 /** The payload and its HTTP status: 200 for pass and warn, 503 for fail. */
 export function buildHealth(
   monitor: SocketMonitor,
   options: ResolvedHealthOptions,
   now = epochNow(),
 ): { httpStatus: 200 | 503; payload: HealthPayload } {
-  const report = monitor.report();
+  // Counts alone cost O(groups), not O(leaks): only verbose output needs the groups.
+  const report = options.verbose ? monitor.report() : summaryOf(monitor);
   const leaked = report.leaked;
   const running = monitor.running;
   // A stopped monitor sees no leaks: `pass` would be a lie, `fail` would restart a healthy app.
@@ -190,7 +213,7 @@ export function buildHealth(
     byKind: report.byKind,
     byDirection: report.byDirection,
   };
-  if (options.verbose) check.groups = groupsOf(monitor, report.groups);
+  if (options.verbose) check.groups = groupsOf(monitor, (report as SocketReportData).groups);
   return {
     httpStatus: status === 'fail' ? 503 : 200,
     payload: { status, description: DESCRIPTION, checks: { 'closewait:leaks': [check] } },

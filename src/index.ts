@@ -1,4 +1,5 @@
 export type { AutoDestroyOptions } from './auto-destroy.js';
+export type { KernelReadError } from './errors.js';
 export {
   type HealthCheck,
   type HealthOptions,

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { epochNow } from './clock.js';
 import { unsupportedKernelResult } from './kernel/kernel-check.js';
 import { attachLeakLog } from './log/leak-log.js';
 import { SafeLog } from './log/safe-log.js';
 import { type ResolvedOptions, resolveOptions, type SocketMonitorOptions } from './options.js';
-import { describeRecord, stateOf, trackedSocketOf } from './report/leak-view.js';
+import { describeRecord, trackedSocketOf } from './report/leak-view.js';
 import { buildReport, formatReport, type SocketReportData } from './report/report.js';
 import { Tracker } from './tracking/tracker.js';
 import type {
@@ -29,6 +30,14 @@ export interface SocketReport extends SocketReportData {
  */
 const MAX_WARNINGS = 10;
 
+/** The tracker behind each monitor: closewait's own integrations read counts and rules here. */
+const trackers = new WeakMap<object, Tracker>();
+
+/** Internal (not exported from the package): undefined for a monitor of another copy. */
+export function trackerOf(monitor: object): Tracker | undefined {
+  return trackers.get(monitor);
+}
+
 export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements Disposable {
   readonly options: Readonly<ResolvedOptions>;
   readonly #tracker: Tracker;
@@ -46,6 +55,7 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
       destroyed: (leak, info) => this.#emitSafely('destroy', leak, info),
       failed: (error) => this.#failed(error),
     });
+    trackers.set(this, this.#tracker);
   }
 
   /** Subscribes to Node's diagnostics channels. Sockets opened before this are not seen. */
@@ -94,7 +104,10 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
 
   /** Every tracked socket still open, with its state. */
   sockets(): TrackedSocket[] {
-    return [...this.#tracker.tracked].map(trackedSocketOf);
+    const result: TrackedSocket[] = [];
+    for (const record of this.#tracker.registry) result.push(trackedSocketOf(record));
+    // Slots are reused, so registry order is not creation order.
+    return result.sort((a, b) => a.id - b.id);
   }
 
   /**
@@ -102,10 +115,8 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
    * assertions that must name a socket before its grace has run out.
    */
   describe(id: number): SocketDetail | undefined {
-    for (const record of this.#tracker.tracked) {
-      if (record.id === id) return describeRecord(record);
-    }
-    return undefined;
+    const record = this.#tracker.recordById(id);
+    return record === undefined ? undefined : describeRecord(record, this.options.keepQuery);
   }
 
   /** Leaked sockets still open, oldest leak first. */
@@ -135,8 +146,16 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
 
   /** Counts, and leaks grouped by creation site (by server for accepted sockets). */
   report(): SocketReport {
-    const states = [...this.#tracker.tracked].map(stateOf);
-    const data = buildReport(states, this.leaks(), Date.now(), this.#tracker.lastKernel);
+    // Unsorted: grouping does not need leaks() order, and sorting 10,000 costs more than it.
+    const leaks: SocketLeak[] = [];
+    for (const record of this.#tracker.leaked)
+      if (record.leak !== undefined) leaks.push(record.leak);
+    const data = buildReport(
+      this.#tracker.states.byState(),
+      leaks,
+      epochNow(),
+      this.#tracker.kernel.last,
+    );
     Object.defineProperty(data, 'toString', {
       value: () => formatReport(data),
       enumerable: false,

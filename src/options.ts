@@ -51,6 +51,11 @@ export interface SocketMonitorOptions {
   logRate?: { perSite?: number; intervalMs?: number };
   /** Log `report()` counts every this many ms. Default 0: off. */
   summaryIntervalMs?: number;
+  /**
+   * Keep the query string of request targets in leak records. Default false: userinfo, matrix
+   * parameters, the fragment and the query are removed, since they often carry secrets.
+   */
+  keepQuery?: boolean;
 }
 
 /** A pino logger, or anything with its signatures (Fastify's `fastify.log`). */
@@ -74,6 +79,7 @@ export interface ResolvedOptions {
   logRate: { perSite: number; intervalMs: number };
   /** 0 = no periodic summary. */
   summaryIntervalMs: number;
+  keepQuery: boolean;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -87,6 +93,7 @@ const KNOWN_OPTIONS = new Set([
   'logger',
   'logRate',
   'summaryIntervalMs',
+  'keepQuery',
 ]);
 
 /** Why the option is wrong, naming it and the value received: fails at creation, not later. */
@@ -149,6 +156,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       : checkFiniteInRange('sweepIntervalMs', given.sweepIntervalMs, 10, 60_000);
   const patch = given.patchSocketConnect === undefined ? false : given.patchSocketConnect;
   if (typeof patch !== 'boolean') throw invalidOption('patchSocketConnect', 'a boolean', patch);
+  const keepQuery = given.keepQuery ?? false;
+  if (typeof keepQuery !== 'boolean') throw invalidOption('keepQuery', 'a boolean', keepQuery);
   return {
     graceMs,
     sampleRate: resolveSampleRate(given.stacks),
@@ -166,6 +175,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       given.summaryIntervalMs === undefined || given.summaryIntervalMs === 0
         ? 0
         : checkFiniteInRange('summaryIntervalMs', given.summaryIntervalMs, 10, 2_147_483_647),
+    keepQuery,
   };
 }
 

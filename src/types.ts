@@ -1,3 +1,4 @@
+import type { KernelReadError } from './errors.js';
 import type { KernelSocketRow } from './kernel/proc-net-tcp.js';
 
 /**
@@ -89,9 +90,10 @@ export interface TrackedSocket {
 export interface LeakResolution {
   /**
    * `closed`: the app closed the socket; `consumed`: it read past the FIN at last;
-   * `destroyed`: the auto-destroy policy closed it.
+   * `destroyed`: the auto-destroy policy closed it; `progress`: it moved again (wrote, or its
+   * queued bytes drained) and is judged afresh, as any half-closed socket.
    */
-  reason: 'closed' | 'consumed' | 'destroyed';
+  reason: 'closed' | 'consumed' | 'destroyed' | 'progress';
   resolvedAt: number;
 }
 
@@ -123,6 +125,7 @@ export interface KernelSummary {
 export interface KernelCheckResult {
   /** False off Linux (no /proc): `reason` says why, and every list is empty. */
   supported: boolean;
+  /** Why there is no answer: off Linux, or (with `error`) a read of /proc that failed. */
   reason: string | undefined;
   checkedAt: number;
   durationMs: number;
@@ -139,4 +142,11 @@ export interface KernelCheckResult {
   unattributed: KernelSocketRow[];
   /** Every CLOSE_WAIT socket of this process, with the tracked socket's id where one matches. */
   rows: Array<KernelSocketRow & { socketId: number | undefined }>;
+  /**
+   * Set when the check could not read /proc (descriptors exhausted, no permission; `code`
+   * `ERR_CLOSEWAIT_KERNEL_READ`, Node's error as `cause`). `supported` stays true, `reason`
+   * holds the message, every list is empty and the counts are 0, and nothing was declared or
+   * resolved from this check.
+   */
+  error?: KernelReadError;
 }

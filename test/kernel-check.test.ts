@@ -1,11 +1,21 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
+import os, { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createSocketMonitor } from '../src/index.js';
-import { parseProcNetTcp } from '../src/kernel/proc-net-tcp.js';
+import { kernelEndpoints } from '../src/kernel/kernel-address.js';
+import { snapshotKernel } from '../src/kernel/kernel-check.js';
+import {
+  ANY_STATE,
+  type KernelSocketRow,
+  parseLines,
+  parseProcNetTcp,
+} from '../src/kernel/proc-net-tcp.js';
 import { processCloseWaitRows } from '../src/kernel/process-sockets.js';
 import { expectNoLeak, GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
 import { closeAfterTest, HOST, listen, pausedReaderLeak, waitFor } from './fixtures/net.js';
+import { procNetTcpTable } from './fixtures/proc-net-tcp-table.js';
 
 const linux = process.platform === 'linux';
 const hasIpv6Loopback = Object.values(os.networkInterfaces()).some((addresses) =>
@@ -95,6 +105,38 @@ describe.runIf(linux)('kernel check (Linux: reads /proc/net/tcp)', () => {
     }
     expect(rows.find((row) => row.localPort === port)).toMatchObject({ state: 'CLOSE_WAIT' });
   });
+
+  it("finds its own unattributed socket among thousands of other processes' CLOSE_WAIT rows", async () => {
+    const { port } = await pausedReaderLeak();
+    let ours: KernelSocketRow | undefined;
+    const deadline = Date.now() + 2000;
+    while (ours === undefined && Date.now() < deadline) {
+      ours = (await processCloseWaitRows('self')).find((row) => row.localPort === port);
+      if (ours === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(ours).toBeDefined();
+    // A table of 3,000 CLOSE_WAIT rows whose inodes no process here holds, but for one: ours,
+    // first (a row kept whole) or last (past the rows kept whole, so read again).
+    const { text, closeWaitSockets } = procNetTcpTable({ rows: 3000, closeWait: 3000 });
+    for (const position of [0, closeWaitSockets.length - 1]) {
+      const dir = mkdtempSync(join(tmpdir(), 'closewait-tcp-'));
+      const path = join(dir, 'tcp');
+      const inode = closeWaitSockets[position]!.inode;
+      writeFileSync(path, text.replace(` ${inode} `, ` ${ours!.inode} `), {
+        flag: 'wx',
+        mode: 0o600,
+      });
+      try {
+        const snapshot = await snapshotKernel([], [{ path, missingIsEmpty: false }]);
+        expect(snapshot.matched).toEqual([]);
+        expect(snapshot.unattributed).toEqual([
+          expect.objectContaining({ inode: ours!.inode, state: 'CLOSE_WAIT' }),
+        ]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
 });
 
 describe.skipIf(linux)('kernel check elsewhere', () => {
@@ -153,5 +195,83 @@ describe('parsing /proc/net/tcp', () => {
       '   2: 0100007F:1F90 0100007F:C350 08 00000000:00000000 00:00000000 00000000 0 0 77 1\n' +
       '\n';
     expect(parseProcNetTcp(text).map((row) => row.inode)).toEqual([77]);
+  });
+
+  it('rejects what the kernel never prints: big ports, negative or non-hex queues, bad numbers', () => {
+    const row = (fields: string) => `   0: ${fields}\n`;
+    const good =
+      '0100007F:1F90 0100007F:C350 08 00000000:00000001 00:00000000 00000000 1000 0 77 1';
+    const text =
+      header +
+      row(good) +
+      row('0100007F:10000 0100007F:C350 08 00000000:00000001 00:00000000 00000000 1000 0 1 1') +
+      row('0100007F:1F90 0100007F:FFFFF 08 00000000:00000001 00:00000000 00000000 1000 0 2 1') +
+      row('0100007F:1F90 0100007F:C350 08 -0000001:00000001 00:00000000 00000000 1000 0 3 1') +
+      row('0100007F:1F90 0100007F:C350 08 00000000:-1 00:00000000 00000000 1000 0 4 1') +
+      row('0100007F:1F90 0100007F:C350 08 00000000:0000000G 00:00000000 00000000 1000 0 5 1') +
+      row('0100007F:1F90 0100007F:C350 08 000000000:00000001 00:00000000 00000000 1000 0 6 1') +
+      row('0100007F:1F90 0100007F:C350 08 00000000:00000001 00:00000000 00000000 -1 0 7 1') +
+      row('0100007F:1F90 0100007F:C350 08 00000000:00000001 00:00000000 00000000 1000 0 0x8 1') +
+      row('0100007F:1F90 0100007F:C350 08 00000000:00000001 00:00000000 00000000 1000 0 9e3 1') +
+      row('0100007F:1F90 0100007F:C350 08 00000000:00000001 00:00000000 00000000 1000 0') +
+      row('100007F:1F90 0100007F:C350 08 00000000:00000001 00:00000000 00000000 1000 0 10 1') +
+      row('0100007F1F90 0100007F:C350 08 00000000:00000001 00:00000000 00000000 1000 0 11 1') +
+      row('0100007F:1F90 0100007F:C350 8 00000000:00000001 00:00000000 00000000 1000 0 12 1') +
+      row('0100007F:1F90 0100007F:C350 XY 00000000:00000001 00:00000000 00000000 1000 0 13 1') +
+      '\u0000\u00ff\n' +
+      row(good.replace(' 77 ', ' 78 '));
+    expect(parseProcNetTcp(text).map((row) => row.inode)).toEqual([77, 78]);
+    expect(parseProcNetTcp(text, '08').map((row) => row.inode)).toEqual([77, 78]);
+    expect(parseProcNetTcp(text, '06')).toEqual([]);
+    // A last line without its newline still counts.
+    expect(parseProcNetTcp(header + row(good).trimEnd())).toHaveLength(1);
+  });
+
+  it("writes Node's addresses as the kernel prints them, the form rows are matched on", () => {
+    expect(kernelEndpoints('127.0.0.1', 8080, '127.0.0.1', 50000)).toBe(
+      '0100007F:1F90 0100007F:C350',
+    );
+    expect(kernelEndpoints('::1', 8080, '::1', 50001)).toBe(
+      '00000000000000000000000001000000:1F90 00000000000000000000000001000000:C351',
+    );
+    expect(kernelEndpoints('::ffff:127.0.0.1', 80, '::ffff:10.1.2.3', 53248)).toBe(
+      '0000000000000000FFFF00000100007F:0050 0000000000000000FFFF00000302010A:D000',
+    );
+    // A link-local address's zone is Node's, not the kernel's.
+    expect(kernelEndpoints('fe80::1%eth0', 80, 'fe80::2', 1)).toBe(
+      '000080FE000000000000000001000000:0050 000080FE000000000000000002000000:0001',
+    );
+    for (const [local, remote] of [
+      ['256.0.0.1', '127.0.0.1'],
+      ['1:2:3:4:5:6:7:8:9', '::1'],
+      ['1::2::3', '::1'],
+      ['::1', '127.0.0.1'],
+    ]) {
+      expect(kernelEndpoints(local!, 1, remote!, 2)).toBeUndefined();
+    }
+    expect(kernelEndpoints('127.0.0.1', 65536, '127.0.0.1', 1)).toBeUndefined();
+  });
+
+  it.runIf(linux)('agrees with every row of this machine’s tables', async () => {
+    const { readFileSync } = await import('node:fs');
+    let compared = 0;
+    for (const path of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(path);
+      } catch {
+        continue; // no IPv6 here
+      }
+      parseLines(bytes, bytes.length, ANY_STATE, (line) => {
+        const row = line.row()!;
+        expect(row).toBeDefined();
+        const { localAddress, localPort, remoteAddress, remotePort } = row;
+        expect(kernelEndpoints(localAddress, localPort, remoteAddress, remotePort)).toBe(
+          line.endpoints(),
+        );
+        compared++;
+      });
+    }
+    expect(compared).toBeGreaterThan(0);
   });
 });

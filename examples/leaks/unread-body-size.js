@@ -10,10 +10,14 @@ const probe = fileURLToPath(new URL('./unread-body-probe.js', import.meta.url));
 /** Largest first: a smaller size can crash a bundled undici where a larger one works. */
 const CANDIDATES = [131_072, 65_536, 32_768];
 
-function stateOf(client, size, tls) {
+/** A loaded machine can take seconds to start a child; a crash is an answer, a timeout is not. */
+const PROBE_TIMEOUT_MS = 30_000;
+
+function runProbe(client, size, tls) {
   const args = [probe, client, String(size), ...(tls ? [tls.keyFile, tls.certFile] : [])];
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: 10_000 }, (error, out) => {
+    execFile(process.execPath, args, { timeout: PROBE_TIMEOUT_MS }, (error, out) => {
+      if (error?.killed) return resolve('timed out');
       if (error !== null) return resolve('crashed');
       try {
         resolve(JSON.parse(out.trim().split('\n').pop() ?? '').state);
@@ -22,6 +26,11 @@ function stateOf(client, size, tls) {
       }
     });
   });
+}
+
+async function stateOf(client, size, tls) {
+  const state = await runProbe(client, size, tls);
+  return state === 'timed out' ? runProbe(client, size, tls) : state;
 }
 
 /**

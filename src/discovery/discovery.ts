@@ -1,25 +1,14 @@
 /**
- * How sockets are found: every diagnostics channel we subscribe to, and the few listeners we add
+ * How sockets are found: a handler for each channel of channels.ts, and the few listeners we add
  * where no channel exists. Nothing here decides what a leak is; it hands sockets to the sink.
- *
- * What each Node version announces (measured on 20.20.2 and 24.21.0, see README):
- * - `net.server.socket`: every accepted socket (for TLS servers, the raw TCP socket only).
- * - `net.client.socket`: Node 20 publishes it in `net.connect()`/`net.createConnection()` only;
- *   Node 24 in `Socket.prototype.connect`, so also `new net.Socket().connect()` and
- *   `tls.connect()` (nodejs/node#58349), and again on every re-`connect()` of one socket.
- * - `tracing:net.server.listen:asyncStart`: synchronous in `server.listen()`, so its stack is
- *   the app's listen call.
- * - `undici:request:create`: synchronous in the app's `fetch()`/`request()` call, on both the
- *   bundled undici behind global `fetch` and the `undici` package; `undici:client:connected`
- *   and `undici:client:sendHeaders` link sockets and requests, but run with no app frames.
- * - `http.client.request.start`: every `ClientRequest`, published once it is flushed (its socket
- *   is assigned by then): finds https Agent sockets that Node 20 never announces.
  */
 import dc from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
-import net, { type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import tls from 'node:tls';
 import type { StackHolder } from '../tracking/stack.js';
+import { CHANNELS } from './channels.js';
+import { installConnectPatch, removeConnectPatchIfUnused } from './connect-patch.js';
 
 export interface UndiciRequestLike {
   method?: unknown;
@@ -45,59 +34,6 @@ export interface DiscoverySink {
 
 interface HttpServerSocket extends Socket {
   parser?: { incoming?: { upgrade?: boolean; method?: string; url?: string } | null } | null;
-}
-
-/**
- * Whether `net.client.socket` is published by `Socket.prototype.connect` (so for
- * `new net.Socket().connect()`, `tls.connect()` and re-connects) rather than by `net.connect()`
- * alone (nodejs/node#58349: Node 22.17+ / 24.2+). Probed once with a connect to an abstract
- * socket path that cannot exist: the channel is published synchronously inside connect(), and
- * the socket is destroyed before it could do anything.
- */
-let socketConnectAnnounced: boolean | undefined;
-export function announcesSocketConnect(): boolean {
-  if (socketConnectAnnounced !== undefined) return socketConnectAnnounced;
-  let seen = false;
-  const onSocket = () => {
-    seen = true;
-  };
-  dc.subscribe('net.client.socket', onSocket);
-  const socket = new net.Socket();
-  socket.on('error', () => {});
-  try {
-    socket.connect({ path: `\0closewait-probe-${process.pid}` });
-  } catch {
-    // Not a platform with abstract sockets: the answer is whatever was published before.
-  } finally {
-    dc.unsubscribe('net.client.socket', onSocket);
-    socket.destroy();
-  }
-  socketConnectAnnounced = seen;
-  return seen;
-}
-
-/** A private channel the opt-in `connect` patch publishes on, so one patch serves all monitors. */
-const patchedConnectChannel = dc.channel('closewait:net.socket.connect');
-let originalConnect: typeof net.Socket.prototype.connect | undefined;
-
-function patchedConnect(this: Socket, ...args: unknown[]): Socket {
-  const result = Reflect.apply(originalConnect!, this, args) as Socket;
-  if (patchedConnectChannel.hasSubscribers) patchedConnectChannel.publish({ socket: this });
-  return result;
-}
-
-function installConnectPatch(): void {
-  if (originalConnect !== undefined) return;
-  originalConnect = net.Socket.prototype.connect;
-  net.Socket.prototype.connect = patchedConnect as typeof net.Socket.prototype.connect;
-}
-
-function removeConnectPatchIfUnused(): void {
-  if (originalConnect === undefined || patchedConnectChannel.hasSubscribers) return;
-  // Someone patched over us: unwrapping now would drop their patch, so leave ours inert.
-  if (net.Socket.prototype.connect !== (patchedConnect as unknown)) return;
-  net.Socket.prototype.connect = originalConnect;
-  originalConnect = undefined;
 }
 
 export class Discovery {
@@ -152,89 +88,78 @@ export class Discovery {
     this.subscriptions = this.channelHandlers();
   }
 
+  /**
+   * One handler per channel, each behind the same guard: a throw in here (an odd message, a
+   * socket in a state we did not foresee) goes to the sink's `failed`, never into the code
+   * that published. A handler that captures a stack cuts it at its guard (`above`).
+   */
   private channelHandlers(): Array<[string, (message: unknown) => void]> {
     const { sink } = this;
-    const onServerSocket = (message: unknown) => {
-      try {
-        const socket = (message as { socket: Socket }).socket;
-        const server = (socket as Socket & { server?: Server | null }).server;
-        if (server instanceof tls.Server) {
-          // The app holds the TLSSocket, announced by 'secureConnection', not this raw socket.
-          this.hookTlsServer(server);
-          return;
+    // Messages are typed here as each channel's publisher documents them; a field we read that
+    // is missing throws inside the guard.
+    const guard = <Message>(handle: (message: Message, above: Function) => void) => {
+      const guarded = (message: unknown) => {
+        try {
+          handle(message as Message, guarded);
+        } catch (error) {
+          sink.failed(error);
         }
-        if (server != null) this.acceptedSocket(socket, server);
-      } catch (error) {
-        sink.failed(error);
-      }
-    };
-    const onClientSocket = (message: unknown) => {
-      try {
-        sink.connected((message as { socket: Socket }).socket, onClientSocket);
-      } catch (error) {
-        sink.failed(error);
-      }
-    };
-    const onListen = (message: unknown) => {
-      try {
-        const server = (message as { server: Server }).server;
-        sink.listening(server, onListen);
-        if (server instanceof tls.Server) this.hookTlsServer(server);
-      } catch (error) {
-        sink.failed(error);
-      }
-    };
-    const onUndiciConnected = (message: unknown) => {
-      try {
-        sink.connected((message as { socket: Socket }).socket, undefined);
-      } catch (error) {
-        sink.failed(error);
-      }
-    };
-    const onUndiciRequestCreate = (message: unknown) => {
-      try {
-        const request = (message as { request: UndiciRequestLike }).request;
-        const origin = typeof request.origin === 'string' ? request.origin : undefined;
-        sink.requestCreated(request, origin, onUndiciRequestCreate);
-      } catch (error) {
-        sink.failed(error);
-      }
-    };
-    const onUndiciSendHeaders = (message: unknown) => {
-      try {
-        const { request, socket } = message as { request: UndiciRequestLike; socket: Socket };
-        sink.requestSent(
-          socket,
-          request,
-          String(request.method),
-          String(request.origin),
-          String(request.path),
-        );
-      } catch (error) {
-        sink.failed(error);
-      }
-    };
-    // Node publishes this in ClientRequest#_finish, once the request is flushed: the socket is
-    // usually assigned by then, and the stack holds no app frames (it runs asynchronously).
-    const onHttpClientRequest = (message: unknown) => {
-      try {
-        const request = (message as { request: ClientRequest }).request;
-        if (request.socket != null) sink.connected(request.socket, undefined);
-        else request.on('socket', this.onRequestSocket);
-      } catch (error) {
-        sink.failed(error);
-      }
+      };
+      return guarded;
     };
     const handlers: Array<[string, (message: unknown) => void]> = [
-      ['net.server.socket', onServerSocket],
-      ['net.client.socket', onClientSocket],
-      ['tracing:net.server.listen:asyncStart', onListen],
-      ['undici:client:connected', onUndiciConnected],
-      ['undici:request:create', onUndiciRequestCreate],
-      ['undici:client:sendHeaders', onUndiciSendHeaders],
-      ['http.client.request.start', onHttpClientRequest],
+      [
+        CHANNELS.serverSocket,
+        guard(({ socket }: { socket: Socket }) => {
+          const server = (socket as Socket & { server?: Server | null }).server;
+          // The app holds the TLSSocket, announced by 'secureConnection', not this raw socket.
+          if (server instanceof tls.Server) this.hookTlsServer(server);
+          else if (server != null) this.acceptedSocket(socket, server);
+        }),
+      ],
+      [
+        CHANNELS.clientSocket,
+        guard(({ socket }: { socket: Socket }, above) => sink.connected(socket, above)),
+      ],
+      [
+        CHANNELS.listen,
+        guard(({ server }: { server: Server }, above) => {
+          sink.listening(server, above);
+          if (server instanceof tls.Server) this.hookTlsServer(server);
+        }),
+      ],
+      [
+        CHANNELS.undiciConnected,
+        guard(({ socket }: { socket: Socket }) => sink.connected(socket, undefined)),
+      ],
+      [
+        CHANNELS.undiciRequestCreate,
+        guard(({ request }: { request: UndiciRequestLike }, above) => {
+          const origin = typeof request.origin === 'string' ? request.origin : undefined;
+          sink.requestCreated(request, origin, above);
+        }),
+      ],
+      [
+        CHANNELS.undiciSendHeaders,
+        guard(({ request, socket }: { request: UndiciRequestLike; socket: Socket }) => {
+          const { method, origin, path } = request;
+          sink.requestSent(socket, request, String(method), String(origin), String(path));
+        }),
+      ],
+      [
+        CHANNELS.httpClientRequest,
+        guard(({ request }: { request: ClientRequest }) => {
+          if (request.socket != null) sink.connected(request.socket, undefined);
+          else request.on('socket', this.onRequestSocket);
+        }),
+      ],
     ];
-    if (this.patchConnect) handlers.push([patchedConnectChannel.name as string, onClientSocket]);
+    if (this.patchConnect) {
+      handlers.push([
+        CHANNELS.patchedConnect,
+        guard(({ socket }: { socket: Socket }, above) => sink.connected(socket, above)),
+      ]);
+    }
     return handlers;
   }
 

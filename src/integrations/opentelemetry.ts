@@ -15,13 +15,7 @@ import { checkMonitor } from '../health.js';
 import type { SocketMonitor } from '../monitor.js';
 import { invalidOption } from '../options.js';
 import type { DestroyInfo, LeakResolution, SocketLeak } from '../types.js';
-import {
-  countByDirection,
-  DIRECTIONS,
-  KINDS,
-  leaksByDirectionAndKind,
-  PEER_CLOSED,
-} from './socket-counts.js';
+import { countByDirection, DIRECTIONS, KINDS, leaksByDirectionKind } from './socket-counts.js';
 
 export interface OpenTelemetryMetricsOptions {
   /** The Meter to record with: `metrics.getMeter('my-service')`. Required. */
@@ -123,14 +117,14 @@ export function registerMetrics(
   // An export must not fail because of us: on an internal error this collection has no values.
   const observe: BatchObservableCallback = (result) => {
     try {
-      const all = countByDirection(monitor, () => true);
-      const peerClosed = countByDirection(monitor, (state) => PEER_CLOSED.has(state));
-      const leaks = leaksByDirectionAndKind(monitor);
+      const all = countByDirection(monitor, false);
+      const peerClosed = countByDirection(monitor, true);
+      const leaks = leaksByDirectionKind(monitor);
       for (const direction of DIRECTIONS) {
         result.observe(tracked, all[direction], { direction });
         result.observe(halfClosed, peerClosed[direction], { direction });
         for (const kind of KINDS) {
-          result.observe(leaked, leaks.get(`${direction} ${kind}`) ?? 0, { direction, kind });
+          result.observe(leaked, leaks(direction, kind), { direction, kind });
         }
       }
     } catch {}

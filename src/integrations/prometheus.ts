@@ -10,13 +10,7 @@ import { checkMonitor } from '../health.js';
 import type { SocketMonitor } from '../monitor.js';
 import { invalidOption } from '../options.js';
 import type { DestroyInfo, LeakResolution, SocketLeak } from '../types.js';
-import {
-  countByDirection,
-  DIRECTIONS,
-  KINDS,
-  leaksByDirectionAndKind,
-  PEER_CLOSED,
-} from './socket-counts.js';
+import { countByDirection, DIRECTIONS, KINDS, leaksByDirectionKind } from './socket-counts.js';
 
 type AnyRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
 
@@ -107,7 +101,7 @@ export function registerMetrics(monitor: SocketMonitor, options?: MetricsOptions
     collect() {
       // A scrape must not fail because of us: on an internal error the gauge keeps its value.
       try {
-        const counts = countByDirection(monitor, () => true);
+        const counts = countByDirection(monitor, false);
         for (const direction of DIRECTIONS) this.set({ direction }, counts[direction]);
       } catch {}
     },
@@ -119,7 +113,7 @@ export function registerMetrics(monitor: SocketMonitor, options?: MetricsOptions
     registers,
     collect() {
       try {
-        const counts = countByDirection(monitor, (state) => PEER_CLOSED.has(state));
+        const counts = countByDirection(monitor, true);
         for (const direction of DIRECTIONS) this.set({ direction }, counts[direction]);
       } catch {}
     },
@@ -131,11 +125,9 @@ export function registerMetrics(monitor: SocketMonitor, options?: MetricsOptions
     registers,
     collect() {
       try {
-        const counts = leaksByDirectionAndKind(monitor);
+        const count = leaksByDirectionKind(monitor);
         for (const direction of DIRECTIONS) {
-          for (const kind of KINDS) {
-            this.set({ direction, kind }, counts.get(`${direction} ${kind}`) ?? 0);
-          }
+          for (const kind of KINDS) this.set({ direction, kind }, count(direction, kind));
         }
       } catch {}
     },

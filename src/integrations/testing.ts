@@ -14,8 +14,9 @@ import {
   type SocketLeakMode,
   SocketMonitorStoppedError,
 } from '../errors.js';
-import type { SocketMonitor } from '../monitor.js';
+import { type SocketMonitor, trackerOf } from '../monitor.js';
 import { invalidOption } from '../options.js';
+import { kindNow } from '../rules/leak-rules.js';
 import { captureStack, framesOf, locationOf, sitesOf } from '../tracking/stack.js';
 import type { SocketDetail, TrackedSocket, TrackedSocketState } from '../types.js';
 import { sharedTestingState } from './shared-monitor.js';
@@ -216,22 +217,16 @@ function isIgnored(socket: TrackedSocket, detail: SocketDetail, check: ResolvedC
 }
 
 /**
- * Names the leak from the live state. Before the monitor's grace has run out, a socket the peer
- * ended is only `peer-ended`: with bytes still queued it waits on a peer that does not read,
- * which is what end-stuck names; with none, this side simply never closed it (half-closed).
+ * Names the leak from the live state, by the same rules the monitor applies (rules/), grace
+ * aside: a test is over, so a socket the peer ended that this side never closed is a leak now.
  */
-function kindOf(
-  socket: TrackedSocket,
-  detail: SocketDetail,
-  monitor: SocketMonitor,
-): LeakedSocketKind {
-  if (socket.state === 'leaked') {
-    const declared = monitor.leaks().find((leak) => leak.id === socket.id);
-    if (declared !== undefined) return declared.kind;
-  }
+function kindOf(socket: TrackedSocket, monitor: SocketMonitor): LeakedSocketKind {
+  const record = trackerOf(monitor)?.recordById(socket.id);
+  if (record !== undefined) return record.leak?.kind ?? kindNow(record) ?? 'open';
+  // A monitor from another copy of closewait: its state is all there is to go on.
   if (socket.state === 'fin-unconsumed') return 'unconsumed-fin';
   if (socket.state === 'open') return 'open';
-  return detail.pendingWriteBytes > 0 ? 'end-stuck' : 'half-closed';
+  return 'half-closed';
 }
 
 /** What an assertion looks at: one monitor's sockets with ids above `afterId`. */
@@ -272,7 +267,7 @@ function leaksNow(target: Target, check: ResolvedCheck): LeakedSocket[] {
     if (detail === undefined || isIgnored(socket, detail, check)) continue;
     found.push({
       ...detail,
-      kind: kindOf(socket, detail, monitor),
+      kind: kindOf(socket, monitor),
       testSite: testSiteOf(detail.stack, testFile),
     });
   }

@@ -105,6 +105,7 @@ const RESOLVED_MESSAGES: Record<LeakResolution['reason'], string> = {
   closed: 'CLOSE_WAIT socket leak resolved: the app closed the socket',
   consumed: 'CLOSE_WAIT socket leak resolved: the app read to the end at last',
   destroyed: "CLOSE_WAIT socket leak resolved: closewait's auto-destroy policy closed the socket",
+  progress: 'CLOSE_WAIT socket leak withdrawn: the socket moved again and is judged afresh',
 };
 
 export function resolvedMessage(reason: LeakResolution['reason']): string {

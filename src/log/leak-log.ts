@@ -50,7 +50,7 @@ export function attachLeakLog(
   const onLeak = (leak: SocketLeak) => {
     try {
       const where = whereOf(leak);
-      if (!gate.admit(groupKeyOf(leak, where), leak, performance.now())) return;
+      if (!gate.admit(groupKeyOf(leak), leak, performance.now())) return;
       logged.add(leak);
       if (log.enabled('warn')) {
         log.write('warn', { leak: leakFields(leak, where) }, leakMessage(leak.kind));

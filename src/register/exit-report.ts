@@ -51,7 +51,6 @@ export class LeakHistory {
 
   build(writtenOn: ExitReport['writtenOn'], now = Date.now()): ExitReport {
     const current = this.monitor.report();
-    const states = this.monitor.sockets().map((socket) => socket.state);
     // buildReport ages a leak from its FIN to `now`; a closed one stopped aging when it closed.
     const leaks = [...this.#leaks].map((leak) => {
       const resolvedAt = this.#resolvedAt.get(leak);
@@ -65,7 +64,7 @@ export class LeakHistory {
       argv: process.argv,
       writtenOn,
       writtenAt: now,
-      report: buildReport(states, leaks, now, current.kernel),
+      report: buildReport(current.byState, leaks, now, current.kernel),
       stillOpen: current.leaked,
       notListed: this.#notListed,
     };

@@ -40,8 +40,22 @@ export interface SocketReportData {
 /** At most this many ids per group are listed; the count is always exact. */
 const MAX_IDS_PER_GROUP = 20;
 
+/** Shortened paths by location: a flood names one line 10,000 times. Bounded. */
+const shortPaths = new Map<string, string>();
+const MAX_SHORT_PATHS = 1000;
+
 function shortPath(location: string | undefined): string | undefined {
   if (location === undefined) return undefined;
+  let short = shortPaths.get(location);
+  if (short === undefined) {
+    short = shorten(location);
+    if (shortPaths.size >= MAX_SHORT_PATHS) shortPaths.clear();
+    shortPaths.set(location, short);
+  }
+  return short;
+}
+
+function shorten(location: string): string {
   if (!location.startsWith(sep) && !/^[A-Za-z]:\\/.test(location)) return location;
   const shorter = relative(process.cwd(), location);
   return shorter.startsWith('..') ? location : shorter;
@@ -52,8 +66,28 @@ function pathOnly(url: string): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
+/**
+ * Computed once per leak: a report or a verbose health check of 10,000 leaks would otherwise
+ * format 10,000 paths each time. Weak, so it dies with the leak.
+ */
+const named = new WeakMap<SocketLeak, { where: string; key: string }>();
+
+function nameOf(leak: SocketLeak): { where: string; key: string } {
+  let name = named.get(leak);
+  if (name === undefined) {
+    const where = describeWhere(leak);
+    name = { where, key: `${leak.direction} ${leak.kind} ${where}` };
+    named.set(leak, name);
+  }
+  return name;
+}
+
 /** Where a leak comes from, in words: the part of its group key a person reads. */
 export function whereOf(leak: SocketLeak): string {
+  return nameOf(leak).where;
+}
+
+function describeWhere(leak: SocketLeak): string {
   const request = leak.request;
   const requestText = request === undefined ? '' : `${request.method} ${pathOnly(request.url)}`;
   if (leak.server !== undefined) {
@@ -70,27 +104,18 @@ export function whereOf(leak: SocketLeak): string {
 }
 
 /** The key leaks are grouped by, in the report and in the log's per-site flood limit. */
-export function groupKeyOf(leak: SocketLeak, where = whereOf(leak)): string {
-  return `${leak.direction} ${leak.kind} ${where}`;
+export function groupKeyOf(leak: SocketLeak): string {
+  return nameOf(leak).key;
 }
 
 export function buildReport(
-  states: Iterable<TrackedSocketState>,
+  byState: Record<TrackedSocketState, number>,
   leaks: readonly SocketLeak[],
   now: number,
   kernel?: KernelSummary,
 ): SocketReportData {
-  const byState: Record<TrackedSocketState, number> = {
-    open: 0,
-    'peer-ended': 0,
-    'fin-unconsumed': 0,
-    leaked: 0,
-  };
   let tracked = 0;
-  for (const state of states) {
-    byState[state]++;
-    tracked++;
-  }
+  for (const state of Object.keys(byState) as TrackedSocketState[]) tracked += byState[state];
   const byKind: Record<LeakKind, number> = {
     'half-closed': 0,
     'end-stuck': 0,
@@ -102,8 +127,7 @@ export function buildReport(
   for (const leak of leaks) {
     byKind[leak.kind]++;
     byDirection[leak.direction]++;
-    const where = whereOf(leak);
-    const key = groupKeyOf(leak, where);
+    const { where, key } = nameOf(leak);
     const ageMs = Math.max(0, now - leak.peerEndedAt);
     let group = groups.get(key);
     if (group === undefined) {

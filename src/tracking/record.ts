@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import type { ServerInfo, SocketDirection, SocketLeak } from '../types.js';
-import type { StackHolder } from './stack.js';
+import type { Sites, StackHolder } from './stack.js';
 
 /** What we know of a listening server: accepted sockets are reported by it, not by their stack. */
 export class ServerRecord {
@@ -14,6 +14,8 @@ export class ServerRecord {
    * when it listens again.
    */
   info: ServerInfo | undefined = undefined;
+  /** The listen stack's site and app site, parsed once (a flood shares one server). */
+  sites: Sites | undefined = undefined;
   constructor(
     readonly id: number,
     readonly server: Server,
@@ -21,14 +23,20 @@ export class ServerRecord {
 }
 
 /**
- * One tracked socket. Times are `performance.now()` milliseconds (monotonic); they are turned
- * into epoch milliseconds only when a record is shown to the user.
+ * One tracked socket. Times are monotonic milliseconds (clock.ts); they are turned into epoch
+ * milliseconds only when a record is shown to the user.
  */
 export class SocketRecord {
+  /** Index in the registry's slot array; -1 once released. */
+  slot = -1;
   /** When the peer's FIN was seen through `'end'`; 0 until then. */
   peerEndedAt = 0;
   /** When the half-closed check is next due; meaningful only while queued. */
   dueAt = 0;
+  /** Position in the due queue; -1 when not queued. */
+  dueIndex = -1;
+  /** The state StateCounts counts it in; -1 when not counted. */
+  countedAs = -1;
   /** `bytesWritten` at the last check: a socket still writing is not a leak yet. */
   writtenMark = -1;
   /** Bytes still queued at the last check after `end()`: falling means the FIN is flushing. */
@@ -72,7 +80,7 @@ export class SocketContext {
   kernelFinSince = 0;
   /** Bytes unread in front of that FIN at that check: shrinking means the app reads. */
   kernelUnreadMark = 0;
-  /** `local|port|remote|port`, cached for kernel matching once the socket is connected. */
+  /** The 4-tuple as /proc/net/tcp prints it, cached once the socket is connected. */
   endpointKey: string | undefined = undefined;
   /** Set when the auto-destroy policy destroyed it, so the resolution says so. */
   destroyedByPolicy = false;

@@ -1,28 +1,33 @@
 import type { Server, Socket } from 'node:net';
 import { DestroyPolicy } from '../auto-destroy.js';
+import { clearRepeating, epochNow, monotonicNow, setRepeating } from '../clock.js';
 import { Discovery, type DiscoverySink } from '../discovery/discovery.js';
-import { snapshotKernel, unsupportedKernelResult } from '../kernel/kernel-check.js';
-import { kernelViewUnsupported } from '../kernel/process-sockets.js';
+import { KernelView } from '../kernel/reconcile.js';
 import type { ResolvedOptions } from '../options.js';
+import { buildLeak, toEpoch } from '../report/leak-view.js';
+import { DueQueue } from '../rules/due-queue.js';
 import {
-  buildLeak,
-  describeRecord,
   judgeHalfClosed,
   markProgress,
-  toEpoch,
+  stillLeaking,
   unconsumedFinBytes,
-} from '../report/leak-view.js';
+} from '../rules/leak-rules.js';
+import { SlicedJob } from '../rules/slice.js';
 import type {
   DestroyInfo,
   KernelCheckResult,
-  KernelSummary,
   LeakKind,
   LeakResolution,
   SocketDirection,
   SocketLeak,
+  TrackedSocketState,
 } from '../types.js';
+import { LeakCounts } from './leak-counts.js';
 import { ServerRecord, SocketRecord } from './record.js';
+import { SocketRegistry } from './registry.js';
 import { captureStack, type StackHolder } from './stack.js';
+import { StackSampler } from './stack-sampler.js';
+import { StateCounts } from './state-counts.js';
 
 export interface TrackerEvents {
   leak(leak: SocketLeak): void;
@@ -31,45 +36,46 @@ export interface TrackerEvents {
   failed(error: unknown): void;
 }
 
-/** After a client leak with no stack, this many client sockets get one regardless of sampling. */
-const STACK_BOOST_SOCKETS = 1000;
-/** Origins that leaked without a stack: bounded, it only steers sampling. */
-const MAX_HOT_ORIGINS = 1000;
-
-type Tagged = Socket & Record<symbol, SocketRecord | undefined>;
+type Tagged = Socket & Record<symbol, SocketRecord | typeof CLOSED | undefined>;
 
 /**
- * Tracks sockets found by discovery and applies the leak rules. Per socket: one small record,
- * an 'end' and a 'close' listener shared by all sockets, no timer. Half-closed sockets wait in
- * one queue served by one timer; the unconsumed-FIN rule is checked by one periodic sweep.
+ * Left on a socket once its record is dropped at 'close': our listeners are still attached (not
+ * removing them saves work on every close), so if the socket connects again (a reconnecting
+ * client) it gets a new record and no second pair of listeners. Holds nothing.
+ */
+const CLOSED = Symbol('closewait.closed');
+
+/**
+ * Tracks sockets found by discovery and applies the leak rules (rules/) on its clock. Per
+ * socket: one small record in a slot of the registry, an 'end' and a 'close' listener shared by
+ * all sockets, no timer. Half-closed sockets wait in the due queue; the unconsumed-FIN rule is
+ * applied by a periodic sweep; both declare in bounded slices.
  */
 export class Tracker implements DiscoverySink {
   /** Per tracker, so two monitors never share a record. */
   private readonly key = Symbol('closewait.record');
   private nextId = 0;
   private nextServerId = 0;
-  readonly tracked = new Set<SocketRecord>();
-  /** Half-closed sockets in due order: each is added with `dueAt = now + graceMs`. */
-  private readonly halfClosed = new Set<SocketRecord>();
+  readonly registry = new SocketRegistry();
   readonly leaked = new Set<SocketRecord>();
+  /** Open leaks by direction and kind, kept as they come and go: health and metrics read it. */
+  readonly counts = new LeakCounts();
+  /** Tracked sockets by direction and state, kept as they change: reports read it. */
+  readonly states = new StateCounts();
+  private readonly halfClosed: DueQueue;
   private readonly servers = new WeakMap<Server, ServerRecord>();
   private readonly requestStacks = new WeakMap<object, StackHolder>();
-  private readonly hotOrigins = new Set<string>();
-  private stackBoost = 0;
-  private dueTimer: NodeJS.Timeout | undefined;
+  private readonly sampler: StackSampler;
+  private readonly dueJob: SlicedJob;
+  private readonly sweepJob: SlicedJob;
+  /** Where the sweep stopped when its slice ran out: it resumes there. */
+  private sweepCursor = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private kernelTimer: NodeJS.Timeout | undefined;
-  private kernelCheckInFlight: Promise<KernelCheckResult> | undefined;
-  /** Sockets the last kernel check showed in CLOSE_WAIT with the FIN still unread by Node. */
-  private kernelSuspects = new Set<SocketRecord>();
-  /** What the last kernel check saw, for report(). */
-  lastKernel: KernelSummary | undefined;
+  readonly kernel: KernelView;
   private readonly policy: DestroyPolicy | undefined;
   private readonly discovery: Discovery;
   private readonly onEnd: (this: Socket) => void;
   private readonly onClose: (this: Socket) => void;
-  private readonly onDue: () => void;
-  private readonly onSweep: () => void;
   running = false;
 
   constructor(
@@ -91,29 +97,23 @@ export class Tracker implements DiscoverySink {
         tracker.failed(error);
       }
     };
-    this.onDue = () => {
-      this.dueTimer = undefined;
-      try {
-        this.processDue(performance.now());
-      } catch (error) {
-        this.failed(error);
-      }
-      this.scheduleDue(performance.now());
-    };
-    this.onSweep = () => {
-      try {
-        this.sweep(performance.now());
-      } catch (error) {
-        this.failed(error);
-      }
-    };
+    const failed = (error: unknown) => this.failed(error);
+    this.dueJob = new SlicedJob((sliceEnd) => this.processDue(sliceEnd), failed);
+    this.sweepJob = new SlicedJob((sliceEnd) => this.sweep(sliceEnd), failed);
+    this.halfClosed = new DueQueue(options.graceMs, () => this.dueJob.runNow());
+    this.sampler = new StackSampler(options.sampleRate);
+    this.kernel = new KernelView(this.registry, options, {
+      declare: (record, kind, now) => this.declare(record, kind, now),
+      resolve: (record, reason, now) => this.resolve(record, reason, now),
+      failed,
+    });
     this.policy =
       options.autoDestroy === undefined
         ? undefined
         : new DestroyPolicy(options.autoDestroy, {
-            stillLeaking: (record) => this.stillLeaking(record),
+            stillLeaking: (record) => this.running && stillLeaking(record),
             act: (record, leak, dryRun) => this.destroyByPolicy(record, leak, dryRun),
-            failed: (error) => this.failed(error),
+            failed,
           });
     this.discovery = new Discovery(this, options.patchSocketConnect);
   }
@@ -122,34 +122,27 @@ export class Tracker implements DiscoverySink {
     if (this.running) return;
     this.running = true;
     this.discovery.start();
-    this.sweepTimer = setInterval(this.onSweep, this.options.sweepIntervalMs);
+    this.sweepTimer = setRepeating(() => this.sweepJob.runNow(), this.options.sweepIntervalMs);
     this.sweepTimer.unref();
-    if (this.options.kernelCheckIntervalMs > 0 && kernelViewUnsupported() === undefined) {
-      this.kernelTimer = setInterval(() => {
-        if (this.kernelCheckInFlight === undefined) {
-          this.kernelCheck().catch((error: unknown) => this.failed(error));
-        }
-      }, this.options.kernelCheckIntervalMs);
-      this.kernelTimer.unref();
-    }
+    this.kernel.startPeriodic(this.options.kernelCheckIntervalMs);
   }
 
   stop(): void {
     if (!this.running) return;
     this.running = false;
     this.discovery.stop();
-    clearInterval(this.sweepTimer);
-    clearInterval(this.kernelTimer);
-    clearTimeout(this.dueTimer);
+    clearRepeating(this.sweepTimer);
     this.sweepTimer = undefined;
-    this.kernelTimer = undefined;
-    this.dueTimer = undefined;
+    this.dueJob.cancel();
+    this.sweepJob.cancel();
+    this.kernel.stop();
     this.policy?.stop();
-    this.kernelSuspects.clear();
-    for (const record of this.tracked) this.release(record);
-    this.tracked.clear();
+    for (const record of this.registry) this.release(record);
+    this.registry.clear();
     this.halfClosed.clear();
     this.leaked.clear();
+    this.counts.clear();
+    this.states.clear();
   }
 
   // ---- discovery sink -------------------------------------------------------------------
@@ -164,8 +157,21 @@ export class Tracker implements DiscoverySink {
       existing.stack ??= stack;
       return;
     }
-    if (stack === undefined && above !== undefined && this.wantsStack(undefined)) {
+    if (stack === undefined && above !== undefined && this.sampler.wants(undefined)) {
       stack = captureStack(this.options.stackLimit, above);
+    }
+    if (socket.destroyed) {
+      // A re-connect() of a closed socket is announced before connect() revives it (Node 24:
+      // destroyed is still true then): look again once connect() has returned.
+      const later = stack;
+      queueMicrotask(() => {
+        try {
+          if (!socket.destroyed) this.add(socket, 'client', later, undefined);
+        } catch (error) {
+          this.failed(error);
+        }
+      });
+      return;
     }
     this.add(socket, 'client', stack, undefined);
   }
@@ -175,10 +181,11 @@ export class Tracker implements DiscoverySink {
     const record = this.serverRecordOf(server);
     record.listenStack = captureStack(this.options.stackLimit, above);
     record.info = undefined;
+    record.sites = undefined;
   }
 
   requestCreated(request: object, origin: string | undefined, above: Function): void {
-    if (this.wantsStack(origin)) {
+    if (this.sampler.wants(origin)) {
       this.requestStacks.set(request, captureStack(this.options.stackLimit, above));
     }
   }
@@ -221,7 +228,7 @@ export class Tracker implements DiscoverySink {
     // net.Socket starts with `server = null`; only accepted sockets have one.
     const server = (socket as Socket & { server?: Server | null }).server ?? undefined;
     const side = direction ?? (server !== undefined ? 'server' : 'client');
-    const stack = this.wantsStack(undefined)
+    const stack = this.sampler.wants(undefined)
       ? captureStack(this.options.stackLimit, this.trackByHand)
       : undefined;
     const serverRecord =
@@ -229,8 +236,15 @@ export class Tracker implements DiscoverySink {
     return this.add(socket, side, stack, serverRecord) !== undefined;
   }
 
+  /** A scan: for assertions and describe(), not for per-socket paths. */
+  recordById(id: number): SocketRecord | undefined {
+    for (const record of this.registry) if (record.id === id) return record;
+    return undefined;
+  }
+
   recordOf(socket: Socket): SocketRecord | undefined {
-    return (socket as Tagged)[this.key];
+    const tag = (socket as Tagged)[this.key];
+    return tag === CLOSED ? undefined : tag;
   }
 
   private add(
@@ -239,22 +253,25 @@ export class Tracker implements DiscoverySink {
     stack: StackHolder | undefined,
     server: ServerRecord | undefined,
   ): SocketRecord | undefined {
-    const existing = this.recordOf(socket);
-    if (existing !== undefined) return existing;
+    const tag = (socket as Tagged)[this.key];
+    if (tag !== undefined && tag !== CLOSED) return tag;
     if (!this.running || socket.destroyed) return undefined;
     const record = new SocketRecord(
       ++this.nextId,
       socket,
       direction,
       // Whole ms: a small integer is stored in the record, a fraction would box a HeapNumber.
-      Math.floor(performance.now()),
+      Math.floor(monotonicNow()),
       stack,
       server,
     );
     (socket as Tagged)[this.key] = record;
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onClose);
-    this.tracked.add(record);
+    if (tag === undefined) {
+      socket.on('end', this.onEnd);
+      socket.on('close', this.onClose);
+    }
+    this.registry.add(record);
+    this.states.update(record);
     // A socket handed to track() late may have seen its 'end' already.
     if (socket.readableEnded) this.peerEnded(socket);
     return record;
@@ -277,28 +294,34 @@ export class Tracker implements DiscoverySink {
     return record;
   }
 
-  /** Sampling, made adaptive: origins and sites that leaked unnamed get stacks from then on. */
-  private wantsStack(origin: string | undefined): boolean {
-    const rate = this.options.sampleRate;
-    if (rate >= 1) return true;
-    if (rate <= 0) return false;
-    if (this.stackBoost > 0) {
-      this.stackBoost--;
-      return true;
+  private closed(socket: Socket): void {
+    const record = this.recordOf(socket);
+    if (record === undefined) return;
+    this.registry.delete(record);
+    this.states.remove(record);
+    this.halfClosed.delete(record);
+    this.kernel.forget(record);
+    // No discovery.release(socket) and no removeListener here: a closed socket's listeners
+    // fire again only if it reconnects (then CLOSED says they are still there), and scanning
+    // them on every close is per-socket work for nothing (stop() still releases). An app that
+    // keeps closed sockets (a pool, a list) must not keep our records too.
+    (socket as Tagged)[this.key] = CLOSED;
+    if (record.leak !== undefined) {
+      const byPolicy = record.context?.destroyedByPolicy === true;
+      this.resolve(record, byPolicy ? 'destroyed' : 'closed', monotonicNow());
     }
-    if (origin !== undefined && this.hotOrigins.has(origin)) return true;
-    return Math.random() < rate;
   }
 
-  // ---- leak rules -----------------------------------------------------------------------
+  // ---- applying the rules ---------------------------------------------------------------
 
   private peerEnded(socket: Socket): void {
     const record = this.recordOf(socket);
     if (record === undefined || record.peerEndedAt !== 0) return;
-    const now = performance.now();
+    const now = monotonicNow();
     record.peerEndedAt = now;
     // 'end' means everything before the FIN was consumed at last.
     record.finUnreadSince = 0;
+    this.states.update(record);
     if (record.context !== undefined) record.context.kernelFinSince = 0;
     const kind = record.leak?.kind;
     if (kind === 'unconsumed-fin' || kind === 'unread-fin') this.resolve(record, 'consumed', now);
@@ -306,43 +329,61 @@ export class Tracker implements DiscoverySink {
     // socket cannot be in CLOSE_WAIT and is about to close, so it needs no grace check.
     if (record.socket.writableFinished) return;
     markProgress(record);
-    this.enqueue(record, now);
+    this.halfClosed.add(record, now);
   }
 
-  private enqueue(record: SocketRecord, now: number): void {
-    record.dueAt = now + this.options.graceMs;
-    this.halfClosed.delete(record);
-    this.halfClosed.add(record);
-    this.scheduleDue(now);
-  }
-
-  private scheduleDue(now: number): void {
-    if (this.dueTimer !== undefined || !this.running) return;
-    const head = this.halfClosed.values().next();
-    if (head.done) return;
-    this.dueTimer = setTimeout(this.onDue, Math.max(1, Math.ceil(head.value.dueAt - now)));
-    this.dueTimer.unref();
-  }
-
-  private processDue(now: number): void {
-    for (const record of this.halfClosed) {
-      // Timers run on libuv's cached loop clock, which can trail performance.now() by ~1 ms.
-      if (record.dueAt > now + 1) break;
-      this.halfClosed.delete(record);
-      if (record.leak !== undefined) continue;
+  /**
+   * Judges the half-closed sockets whose grace has run out, until the slice ends. A declared
+   * leak stays queued and is judged again each grace: progress withdraws it ('progress') and
+   * the socket is judged afresh.
+   */
+  private processDue(sliceEnd: number): boolean {
+    let now = monotonicNow();
+    for (;;) {
+      if (!this.running) return false;
+      const record = this.halfClosed.takeDue(now);
+      if (record === undefined) break;
       const verdict = judgeHalfClosed(record);
-      if (verdict === 'progress') this.enqueue(record, now);
-      else if (verdict !== 'closed') this.declare(record, verdict, now);
+      if (verdict === 'closed') continue;
+      if (verdict === 'progress') {
+        if (record.leak !== undefined) this.resolve(record, 'progress', now);
+      } else if (record.leak === undefined) {
+        this.declare(record, verdict, now);
+      } else if (record.leak.kind !== verdict) {
+        // end() was called on a half-closed leak, and its FIN is stuck: a new leak, not the old.
+        this.resolve(record, 'progress', now);
+        this.declare(record, verdict, now);
+      }
+      if (this.running && !record.socket.destroyed) this.halfClosed.add(record, now);
+      now = monotonicNow();
+      if (now > sliceEnd) return true;
     }
+    this.halfClosed.schedule(now);
+    return false;
   }
 
-  private sweep(now: number): void {
+  /**
+   * The unconsumed-FIN rule, for every tracked socket: Node read the FIN, the app never
+   * consumed the bytes in front of it. Resumes where the last slice stopped.
+   */
+  private sweep(sliceEnd: number): boolean {
     const graceMs = this.options.graceMs;
-    for (const record of this.tracked) {
+    const registry = this.registry;
+    let now = monotonicNow();
+    for (let slot = this.sweepCursor; slot < registry.capacity; slot++) {
+      if (!this.running) return false;
+      // 50,000 sockets take a few ms to look at: check the slice's clock every 1,024.
+      if ((slot & 1023) === 1023 && monotonicNow() > sliceEnd) {
+        this.sweepCursor = slot;
+        return true;
+      }
+      const record = registry.at(slot);
+      if (record === undefined) continue;
       const unread = unconsumedFinBytes(record.socket);
       if (unread === -1) {
         if (record.finUnreadSince !== 0) {
           record.finUnreadSince = 0;
+          this.states.update(record);
           if (record.leak?.kind === 'unconsumed-fin') this.resolve(record, 'consumed', now);
         }
         continue;
@@ -357,149 +398,74 @@ export class Tracker implements DiscoverySink {
         if (record.context !== undefined) record.context.kernelFinSince = 0;
         record.finUnreadSince = now;
         record.finUnreadLength = unread;
+        this.states.update(record);
       } else if (record.leak === undefined && now - record.finUnreadSince >= graceMs - 1) {
         // (- 1: the sweep runs on libuv's whole-millisecond clock; without the tolerance a
         // leak due now waits one more sweep. Measured by the bench: +250 ms at graceMs 1000.)
         this.declare(record, 'unconsumed-fin', now);
+        now = monotonicNow();
+        if (now > sliceEnd) {
+          this.sweepCursor = slot + 1;
+          return true;
+        }
       }
     }
+    this.sweepCursor = 0;
+    return false;
   }
 
   private declare(record: SocketRecord, kind: LeakKind, now: number): void {
-    const leak = buildLeak(record, kind, now);
+    const leak = buildLeak(record, kind, now, this.options.keepQuery);
     record.leak = leak;
+    this.states.update(record);
     this.leaked.add(record);
+    this.counts.add(leak);
     if (record.server !== undefined) record.server.hasLeaked = true;
     if (leak.stack === undefined && record.direction === 'client') {
-      const origin = record.context?.requestOrigin;
-      if (origin !== undefined && this.hotOrigins.size < MAX_HOT_ORIGINS) {
-        this.hotOrigins.add(origin);
-      } else {
-        this.stackBoost = STACK_BOOST_SOCKETS;
-      }
+      this.sampler.leakedUnnamed(record.context?.requestOrigin);
     }
     this.events.leak(leak);
-    this.policy?.consider(record, now);
+    // A 'leak' listener may have stopped the monitor: a stopped monitor never acts.
+    if (this.running) this.policy?.consider(record, now);
   }
 
   private resolve(record: SocketRecord, reason: LeakResolution['reason'], now: number): void {
     const leak = record.leak;
     if (leak === undefined) return;
     record.leak = undefined;
+    if (record.slot !== -1) this.states.update(record);
     this.leaked.delete(record);
+    this.counts.remove(leak);
     this.policy?.forget(record);
     this.events.resolved(leak, { reason, resolvedAt: toEpoch(now) });
   }
 
-  private closed(socket: Socket): void {
-    const record = this.recordOf(socket);
-    if (record === undefined) return;
-    this.tracked.delete(record);
-    this.halfClosed.delete(record);
-    this.kernelSuspects.delete(record);
-    // No discovery.release(socket) here: a closed socket's listeners never fire again, and
-    // scanning them on every close is per-socket work for nothing (stop() still releases).
-    // An app that keeps closed sockets (a pool, a list) must not keep our records too.
-    (socket as Tagged)[this.key] = undefined;
-    if (record.leak !== undefined) {
-      const byPolicy = record.context?.destroyedByPolicy === true;
-      this.resolve(record, byPolicy ? 'destroyed' : 'closed', performance.now());
-    }
-  }
-
-  // ---- auto-destroy ---------------------------------------------------------------------
-
-  /** The policy acts only on what is still a leak of the same kind when its time comes. */
-  private stillLeaking(record: SocketRecord): boolean {
-    const kind = record.leak?.kind;
-    if (kind === 'half-closed' || kind === 'end-stuck') return judgeHalfClosed(record) === kind;
-    if (kind === 'unconsumed-fin') {
-      return unconsumedFinBytes(record.socket) === record.finUnreadLength;
-    }
-    if (kind === 'unread-fin') {
-      return record.peerEndedAt === 0 && unconsumedFinBytes(record.socket) === -1;
-    }
-    return false;
-  }
-
   private destroyByPolicy(record: SocketRecord, leak: SocketLeak, dryRun: boolean): void {
+    if (!this.running) return;
     if (!dryRun) {
       record.more.destroyedByPolicy = true;
       record.socket.destroy();
     }
-    this.events.destroyed(leak, { dryRun, destroyedAt: Date.now() });
+    this.events.destroyed(leak, { dryRun, destroyedAt: epochNow() });
   }
 
-  // ---- kernel view ----------------------------------------------------------------------
+  /** The report's counts, without its groups: what health and the periodic summary need. */
+  summary() {
+    const byState = this.states.byState();
+    let tracked = 0;
+    for (const state of Object.keys(byState) as TrackedSocketState[]) tracked += byState[state];
+    const counts = this.counts;
+    return {
+      tracked,
+      leaked: counts.total,
+      byState,
+      byKind: counts.byKind(),
+      byDirection: counts.byDirection(),
+    };
+  }
 
   /** One comparison with the kernel's table; concurrent calls share the one in flight. */
   kernelCheck(): Promise<KernelCheckResult> {
-    this.kernelCheckInFlight ??= this.runKernelCheck().finally(() => {
-      this.kernelCheckInFlight = undefined;
-    });
-    return this.kernelCheckInFlight;
-  }
-
-  private async runKernelCheck(): Promise<KernelCheckResult> {
-    const started = performance.now();
-    const unsupported = kernelViewUnsupported();
-    if (unsupported !== undefined) return unsupportedKernelResult(unsupported);
-    const snapshot = await snapshotKernel(this.tracked);
-    const now = performance.now();
-    const confirmed: SocketLeak[] = [];
-    const hidden: KernelCheckResult['hidden'] = [];
-    const suspects = new Set<SocketRecord>();
-    for (const { record, row } of snapshot.matched) {
-      if (!this.tracked.has(record)) continue; // closed while we read /proc
-      const leak = record.leak;
-      if (leak !== undefined && leak.kind !== 'unread-fin') {
-        confirmed.push(leak);
-        continue;
-      }
-      // Node has seen the FIN: its own rules (grace timer, sweep) are already on it.
-      if (record.peerEndedAt !== 0 || unconsumedFinBytes(record.socket) !== -1) continue;
-      suspects.add(record);
-      const context = record.more;
-      if (context.kernelFinSince === 0 || row.unreadBytes < context.kernelUnreadMark) {
-        // First sight, or the app read some of what sits in front of the FIN.
-        if (leak !== undefined) this.resolve(record, 'consumed', now);
-        context.kernelFinSince = now;
-        context.kernelUnreadMark = row.unreadBytes;
-      } else if (leak === undefined && now - context.kernelFinSince >= this.options.graceMs) {
-        this.declare(record, 'unread-fin', now);
-      }
-      hidden.push({
-        socket: describeRecord(record),
-        unreadBytes: row.unreadBytes,
-        leak: record.leak,
-      });
-    }
-    for (const record of this.kernelSuspects) {
-      if (suspects.has(record)) continue;
-      // No longer CLOSE_WAIT with an unread FIN: Node read it, or the socket closed.
-      if (record.context !== undefined) record.context.kernelFinSince = 0;
-      if (record.leak?.kind === 'unread-fin') this.resolve(record, 'consumed', now);
-    }
-    this.kernelSuspects = suspects;
-    const closeWait = snapshot.matched.length + snapshot.unattributed.length;
-    this.lastKernel = {
-      checkedAt: Date.now(),
-      closeWait,
-      unattributed: snapshot.unattributed,
-    };
-    return {
-      supported: true,
-      reason: undefined,
-      checkedAt: this.lastKernel.checkedAt,
-      durationMs: performance.now() - started,
-      closeWait,
-      confirmed,
-      hidden,
-      unattributed: snapshot.unattributed,
-      rows: [
-        ...snapshot.matched.map(({ record, row }) => ({ ...row, socketId: record.id })),
-        ...snapshot.unattributed.map((row) => ({ ...row, socketId: undefined })),
-      ],
-    };
+    return this.kernel.check();
   }
 }
