@@ -9,10 +9,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { closeLoad, portOf } from './close-load.js';
 import { VARIANTS } from './variants.js';
 
 const low = Number(process.env.INSTR_LOW ?? 2000);
@@ -25,27 +25,6 @@ for (const variant of variants) {
 if (spawnSync('valgrind', ['--version']).status !== 0) {
   process.stderr.write('bench/instructions.js needs valgrind (apt-get install valgrind)\n');
   process.exit(2);
-}
-
-/** `count` sequential-ish requests, 4 at a time, each on its own connection. */
-async function load(port, count) {
-  let started = 0;
-  const one = () =>
-    new Promise((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.end('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n');
-      });
-      socket.on('data', () => {});
-      socket.on('error', reject);
-      socket.on('close', resolve);
-    });
-  const worker = async () => {
-    while (started < count) {
-      started++;
-      await one();
-    }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
 }
 
 async function instructions(variant, count, dir) {
@@ -66,17 +45,8 @@ async function instructions(variant, count, dir) {
     ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let stdout = '';
-  child.stdout.setEncoding('utf8');
-  const port = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (text) => {
-      stdout += text;
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve(JSON.parse(line).port);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited early (${code})`)));
-  });
-  await load(port, count);
+  const port = await portOf(child);
+  await closeLoad(port, count);
   const [code] = await once(child, 'exit');
   if (code !== 0) throw new Error(`server ${variant} exited with ${code}`);
   const summary = readFileSync(out, 'utf8')

@@ -5,18 +5,25 @@
  * per run, default 2). Budget: under 5 minutes on a 2-core machine.
  */
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { measureCost } from './cost.js';
+import { writeDocsSection } from './docs-section.js';
 import { measureLatency } from './latency.js';
 import { measureMemory } from './memory.js';
 import { hardFdLimit } from './processes.js';
 import { measureProfileShare } from './profile-share.js';
+import { measurePromotion } from './promotion.js';
 import { median } from './stats.js';
 import { fixed, markdownTable, textTable, verdict } from './table.js';
 import { measureThroughput } from './throughput.js';
 import { VARIANT_LABELS, VARIANTS } from './variants.js';
 
 const args = process.argv.slice(2);
-const markdown = args.includes('--markdown');
+/** docs/benchmarks.md gets this run's tables, in this Node line's section, unless --no-docs. */
+const docsFile = args.includes('--no-docs')
+  ? undefined
+  : fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+const markdown = args.includes('--markdown') || docsFile !== undefined;
 const jsonFile = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 const log = (line) => process.stderr.write(`${line}\n`);
 const table = markdown ? markdownTable : textTable;
@@ -57,6 +64,8 @@ for (const mode of ['close', 'keepalive']) {
 }
 log(`memory (${elapsed()})`);
 const memory = await measureMemory(settings, log);
+log(`promotion to old space (${elapsed()})`);
+const promotion = await measurePromotion(['baseline', 'stacks-none', 'default'], 3);
 log(`detection latency (${elapsed()})`);
 const latency = await measureLatency(settings);
 log(`whole-set operations (${elapsed()})`);
@@ -141,6 +150,23 @@ out.push(
   table(
     ['sockets', 'bytes/socket', 'rounds'],
     memory.map((m) => [m.label, Math.round(m.bytesPerSocket), m.rounds.map(Math.round).join(', ')]),
+  ),
+);
+out.push('');
+const promotedBase = promotion.find((p) => p.variant === 'baseline').bytes;
+out.push(
+  'Bytes promoted to old space per 10,000 connection-per-request requests (V8 --trace-gc-nvp, ' +
+    'median of 3 runs): dead sockets kept reachable by a tracker survive scavenges and show here',
+);
+out.push(
+  table(
+    ['server', 'MB promoted', 'ratio to baseline', 'runs (MB)'],
+    promotion.map((p) => [
+      VARIANT_LABELS[p.variant],
+      fixed(p.bytes / 1e6, 2),
+      fixed(p.bytes / promotedBase, 3),
+      p.runs.map((bytes) => fixed(bytes / 1e6, 2)).join(', '),
+    ]),
   ),
 );
 out.push('');
@@ -234,15 +260,35 @@ targets.push([
   fixed(unconsumed.max, 1),
   verdict(unconsumed.max <= unconsumed.sweepIntervalMs + 100),
 ]);
+for (const p of promotion.filter((entry) => entry.variant !== 'baseline')) {
+  targets.push([
+    `promotion within 10% of baseline: ${VARIANT_LABELS[p.variant]}`,
+    fixed(p.bytes / promotedBase, 3),
+    verdict(p.bytes / promotedBase <= 1.1),
+  ]);
+}
 out.push('Targets (throughput: req/s ratio / CPU ratio)');
 out.push(table(['target', 'measured', 'verdict'], targets));
 process.stdout.write(`${out.join('\n')}\n`);
+if (docsFile !== undefined) {
+  writeDocsSection(docsFile, process.version, settings, out.join('\n'));
+  log(`wrote the Node ${process.versions.node.split('.')[0]} section of ${docsFile}`);
+}
 
 if (jsonFile !== undefined) {
   writeFileSync(
     jsonFile,
     JSON.stringify(
-      { node: process.version, settings, throughput, profileShare, memory, latency, cost },
+      {
+        node: process.version,
+        settings,
+        throughput,
+        profileShare,
+        memory,
+        promotion,
+        latency,
+        cost,
+      },
       null,
       2,
     ),

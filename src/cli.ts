@@ -10,6 +10,15 @@ import { inspectCommand } from './cli/inspect.js';
 import { runCommand } from './cli/run.js';
 import { packageRoot } from './package-paths.js';
 
+// `closewait inspect --watch 1 <pid> | head`: once the reader has gone (EPIPE), there is nobody
+// left to write for. Not a crash with a stack: the command ends quietly (a watch stops at its
+// next look) with the exit code of what it found.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') return;
+  process.stderr.write(`closewait: cannot write the output: ${error.message}\n`);
+  process.exit(EXIT.trouble);
+});
+
 const io: CliIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),

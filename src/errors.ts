@@ -41,6 +41,41 @@ export class SocketLeakError extends Error {
   }
 }
 
+/**
+ * A bad option, thrown where it is given (at creation, not later): the message names the option
+ * and shows the value received; `option` names it for code. A TypeError, as Node's own
+ * ERR_INVALID_ARG_* are, so `instanceof TypeError` keeps working.
+ */
+export class InvalidOptionError extends TypeError {
+  readonly code = 'ERR_CLOSEWAIT_INVALID_OPTION';
+
+  constructor(
+    /** The option as the user spells it: `graceMs`, `stacks.sampleRate`, `--watch`. */
+    readonly option: string,
+    /** What it must be, in words: `a finite number from 1 to 2147483647`. */
+    readonly expected: string,
+    value: unknown,
+  ) {
+    super(`closewait: option "${option}" must be ${expected}; received ${describeValue(value)}`);
+  }
+}
+
+/** A value as the message shows it: strings quoted, objects as JSON where they can be. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'object' && value !== null) {
+    try {
+      const json = JSON.stringify(value);
+      // A huge object must not make a huge message.
+      return json.length > 200 ? `${json.slice(0, 197)}...` : json;
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+  return String(value);
+}
+
 /** Thrown when the monitor an assertion relies on was stopped: it could no longer see sockets. */
 export class SocketMonitorStoppedError extends Error {
   readonly code = 'ERR_CLOSEWAIT_MONITOR_STOPPED';
@@ -188,16 +223,28 @@ function stackLines(leak: LeakedSocket): string[] {
   return [label, ...lines];
 }
 
+/**
+ * Sockets the message describes in full; the rest are counted. A test that leaks 2,000 sockets
+ * printed ~13,000 lines: the first few name the bug as well, and `error.leaks` has every one.
+ */
+const MAX_LISTED = 20;
+
 function formatLeaks(leaks: LeakedSocket[], mode: SocketLeakMode, timeoutMs: number): string {
   // Leak times come from the real clock; a test's fake `Date` would make these ages nonsense.
   const now = epochNow();
-  const count = leaks.length === 1 ? '1 socket' : `${leaks.length} sockets`;
+  const count = leaks.length === 1 ? '1 socket' : `${leaks.length.toLocaleString('en-US')} sockets`;
   const what = mode === 'open' ? 'left open' : 'left half-closed (CLOSE_WAIT)';
   const parts = [`closewait: ${count} ${what}, still there after waiting ${timeoutMs} ms`];
-  leaks.forEach((leak, index) => {
+  leaks.slice(0, MAX_LISTED).forEach((leak, index) => {
     const body = [explanation(leak, now), ...whereLines(leak), ...stackLines(leak)];
     parts.push(`\n${index + 1}) ${headline(leak)}\n${body.map((line) => `   ${line}`).join('\n')}`);
   });
+  const unlisted = leaks.length - MAX_LISTED;
+  if (unlisted > 0) {
+    const more =
+      unlisted === 1 ? '1 more socket' : `${unlisted.toLocaleString('en-US')} more sockets`;
+    parts.push(`\n… and ${more}, not listed here (all are in error.leaks)`);
+  }
   parts.push(
     '\nClose these sockets before the test ends, or ignore known long-lived ones ' +
       '(options ignore.sites, ignore.ports, ignore.match).',

@@ -36,6 +36,8 @@ export interface HealthLeakGroup {
   site: string | undefined;
   appSite: string | undefined;
   stack: string | undefined;
+  /** Under node:cluster, on the preload's side server: the process the group is in. */
+  pid?: number;
   /** The group's first leaks (at most 20); `count` is always exact. */
   sockets: Array<{
     id: number;
@@ -62,6 +64,11 @@ export interface HealthCheck {
   byDirection: Record<SocketDirection, number>;
   /** Verbose only; at most 20 groups, largest first. */
   groups?: HealthLeakGroup[];
+  /**
+   * Under node:cluster, on the preload's side server: the processes these counts add up (the
+   * primary and each worker that has reported). Absent elsewhere.
+   */
+  processes?: number;
 }
 
 /** draft-inadarei-api-health-check: `status` and `checks`, keyed `component:measurement`. */
@@ -171,7 +178,23 @@ function groupsOf(monitor: SocketMonitor, allGroups: readonly LeakGroup[]) {
   );
 }
 
-function outputOf(status: HealthStatus, leaked: number, running: boolean): string | undefined {
+/** The check's status for `leaked` leaks: see HealthOptions. */
+export function statusOf(
+  leaked: number,
+  options: ResolvedHealthOptions,
+  running: boolean,
+): HealthStatus {
+  const status: HealthStatus =
+    leaked >= options.failAt ? 'fail' : leaked >= options.warnAt ? 'warn' : 'pass';
+  // A stopped monitor sees no leaks: `pass` would be a lie, `fail` would restart a healthy app.
+  return !running && status === 'pass' ? 'warn' : status;
+}
+
+export function outputOf(
+  status: HealthStatus,
+  leaked: number,
+  running: boolean,
+): string | undefined {
   if (!running) return 'closewait is not running: leaks are not being watched (call start())';
   if (status === 'pass') return undefined;
   return (
@@ -196,10 +219,7 @@ export function buildHealth(
   const report = options.verbose ? monitor.report() : summaryOf(monitor);
   const leaked = report.leaked;
   const running = monitor.running;
-  // A stopped monitor sees no leaks: `pass` would be a lie, `fail` would restart a healthy app.
-  let status: HealthStatus =
-    leaked >= options.failAt ? 'fail' : leaked >= options.warnAt ? 'warn' : 'pass';
-  if (!running && status === 'pass') status = 'warn';
+  const status = statusOf(leaked, options, running);
   const output = outputOf(status, leaked, running);
   const check: HealthCheck = {
     componentType: 'component',
@@ -293,6 +313,13 @@ export function healthHandler(
 ): (request: IncomingMessage, response: ServerResponse) => void {
   checkMonitor(monitor);
   const resolved = resolveHealthOptions(options);
+  return healthResponder(() => safeHealth(monitor, resolved));
+}
+
+/** The HTTP side of `healthHandler`, for a payload built elsewhere (the cluster's, summed). */
+export function healthResponder(
+  build: () => { httpStatus: 200 | 503; payload: object },
+): (request: IncomingMessage, response: ServerResponse) => void {
   return function closewaitHealth(request, response) {
     try {
       const method = request.method;
@@ -303,7 +330,7 @@ export function healthHandler(
         response.end();
         return;
       }
-      const { httpStatus, payload } = safeHealth(monitor, resolved);
+      const { httpStatus, payload } = build();
       const body = JSON.stringify(payload);
       response.statusCode = httpStatus;
       response.setHeader('Content-Type', HEALTH_CONTENT_TYPE);

@@ -4,7 +4,12 @@ import { epochNow } from './clock.js';
 import { unsupportedKernelResult } from './kernel/kernel-check.js';
 import { attachLeakLog } from './log/leak-log.js';
 import { SafeLog } from './log/safe-log.js';
-import { type ResolvedOptions, resolveOptions, type SocketMonitorOptions } from './options.js';
+import {
+  invalidOption,
+  type ResolvedOptions,
+  resolveOptions,
+  type SocketMonitorOptions,
+} from './options.js';
 import { describeRecord, trackedSocketOf } from './report/leak-view.js';
 import { buildReport, formatReport, type SocketReportData } from './report/report.js';
 import { Tracker } from './tracking/tracker.js';
@@ -95,9 +100,7 @@ export class SocketMonitor extends EventEmitter<SocketMonitorEvents> implements 
     }
     const direction = options?.direction;
     if (direction !== undefined && direction !== 'server' && direction !== 'client') {
-      throw new TypeError(
-        `closewait: option "direction" must be 'server' or 'client'; received ${String(direction)}`,
-      );
+      throw invalidOption('direction', `'server' or 'client'`, direction);
     }
     return this.#tracker.trackByHand(socket, direction);
   }

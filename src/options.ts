@@ -1,5 +1,6 @@
 import pino, { type BaseLogger, type Bindings } from 'pino';
 import type { AutoDestroyOptions, ResolvedAutoDestroy } from './auto-destroy.js';
+import { InvalidOptionError } from './errors.js';
 import type { LeakKind } from './types.js';
 
 /** How creation stacks are captured. Stacks are the expensive part of tracking a socket. */
@@ -97,22 +98,8 @@ const KNOWN_OPTIONS = new Set([
 ]);
 
 /** Why the option is wrong, naming it and the value received: fails at creation, not later. */
-export function invalidOption(name: string, expected: string, value: unknown): TypeError {
-  return new TypeError(
-    `closewait: option "${name}" must be ${expected}; received ${describeValue(value)}`,
-  );
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'object' && value !== null) {
-    try {
-      return JSON.stringify(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
-  }
-  return String(value);
+export function invalidOption(name: string, expected: string, value: unknown): InvalidOptionError {
+  return new InvalidOptionError(name, expected, value);
 }
 
 function checkFiniteInRange(name: string, value: unknown, min: number, max: number): number {
@@ -127,6 +114,15 @@ function resolveSampleRate(stacks: unknown): number {
   if (stacks === 'all') return 1;
   if (stacks === 'none') return 0;
   if (typeof stacks === 'object' && stacks !== null && 'sampleRate' in stacks) {
+    for (const key of Object.keys(stacks)) {
+      if (key !== 'sampleRate') {
+        throw invalidOption(
+          `stacks.${key}`,
+          'a known option (typo?)',
+          (stacks as Record<string, unknown>)[key],
+        );
+      }
+    }
     return checkFiniteInRange('stacks.sampleRate', stacks.sampleRate, 0, 1);
   }
   throw invalidOption('stacks', `'all', 'none' or { sampleRate: 0..1 }`, stacks);
@@ -135,7 +131,7 @@ function resolveSampleRate(stacks: unknown): number {
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`closewait: options must be an object; received ${describeValue(options)}`);
+    throw invalidOption('options', 'an object', options);
   }
   const given = options as Record<string, unknown>;
   for (const key of Object.keys(given)) {
@@ -156,7 +152,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       : checkFiniteInRange('sweepIntervalMs', given.sweepIntervalMs, 10, 60_000);
   const patch = given.patchSocketConnect === undefined ? false : given.patchSocketConnect;
   if (typeof patch !== 'boolean') throw invalidOption('patchSocketConnect', 'a boolean', patch);
-  const keepQuery = given.keepQuery ?? false;
+  const keepQuery = given.keepQuery === undefined ? false : given.keepQuery;
   if (typeof keepQuery !== 'boolean') throw invalidOption('keepQuery', 'a boolean', keepQuery);
   return {
     graceMs,

@@ -1,3 +1,4 @@
+import { InvalidOptionError } from './errors.js';
 import { resolveOptions, type SocketMonitorOptions } from './options.js';
 
 /**
@@ -179,12 +180,13 @@ function readHealth(
 }
 
 function rangeProblem(error: unknown, env: NodeJS.ProcessEnv): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const option = /option "([^"]+)"/.exec(message)?.[1];
-  const name = option === undefined ? undefined : OPTION_VARIABLE[option];
-  if (name === undefined) return message.replace(/^closewait: /, '');
-  const expected = /must be (.*); received/.exec(message)?.[1] ?? 'in range';
-  return `${name} must be ${expected}; received ${received(env[name]?.trim() ?? '')}`;
+  if (!(error instanceof InvalidOptionError)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return message.replace(/^closewait: /, '');
+  }
+  const name = OPTION_VARIABLE[error.option];
+  if (name === undefined) return error.message.replace(/^closewait: /, '');
+  return `${name} must be ${error.expected}; received ${received(env[name]?.trim() ?? '')}`;
 }
 
 /** The one line printed when the preload gives up: what was wrong, and what that means. */

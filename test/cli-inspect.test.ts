@@ -203,6 +203,57 @@ describe.runIf(linux)('closewait inspect <pid> (Linux, /proc)', () => {
     expect(await watch.waitForExit()).toEqual({ code: 1, signal: null });
   });
 
+  it('escapes what the process put in its argv: no escape sequence reaches the terminal', async () => {
+    const hostile = [
+      '\x1b[2J\x1b[H', // clear the screen
+      '\x1b]0;owned\x07', // set the window title (OSC)
+      '\u009b31m', // C1 CSI, as UTF-8
+      'del\x7f',
+      '\u202eevil', // right-to-left override
+      'tab\there',
+    ];
+    const app = spawnNode(['-e', 'setTimeout(() => {}, 15000)', '--', ...hostile], {
+      env: childEnv(),
+    });
+    // spawn() returns once the child has exec'd: its argv is already in /proc.
+    // Any control character but the table's own newlines.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+    const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/;
+    const table = await inspect([String(app.pid)]);
+    expect(table.code).toBe(0);
+    const heading = table.stdout.split('\n')[0]!;
+    expect(heading).not.toMatch(raw);
+    expect(heading).toContain(
+      '\\x1b[2J\\x1b[H \\x1b]0;owned\\x07 \\x9b31m del\\x7f \\u202eevil tab here',
+    );
+    const json = await inspect([String(app.pid), '--json']);
+    expect(json.stdout).not.toMatch(raw);
+    // The data is intact for scripts: JSON escapes, it does not rewrite.
+    expect((JSON.parse(json.stdout) as InspectJson).command).toContain(
+      '\x1b[2J\x1b[H \x1b]0;owned\x07 \u009b31m del\x7f \u202eevil tab here',
+    );
+  });
+
+  it('refuses a --watch interval Node cannot time (past a day), naming the option and the value', async () => {
+    const sleeper = spawnNode(['-e', 'setTimeout(() => {}, 15000)'], { env: childEnv() });
+    const cli = spawnNode([CLI_JS, 'inspect', '--watch=99999999999', String(sleeper.pid)]);
+    expect(await cli.waitForExit(3000)).toEqual({ code: 2, signal: null });
+    expect(cli.stderr()).toMatch(
+      /^closewait inspect: option "--watch" must be seconds, from 0\.1 to 86400; received "99999999999"\n/,
+    );
+    expect(cli.stdout()).toBe('');
+  });
+
+  it('--watch into a pipe whose reader left (| head): ends quietly, no EPIPE stack', async () => {
+    const sleeper = spawnNode(['-e', 'setTimeout(() => {}, 15000)'], { env: childEnv() });
+    const watch = spawnNode([CLI_JS, 'inspect', '--watch', '0.1', String(sleeper.pid)]);
+    await watch.waitFor('stdout', /0 CLOSE_WAIT sockets/);
+    // As `head` does once it has its lines: the read end of the pipe is closed.
+    watch.child.stdout!.destroy();
+    expect(await watch.waitForExit()).toEqual({ code: 0, signal: null });
+    expect(watch.stderr()).toBe('');
+  });
+
   it('exits 2 for a process that does not exist, and for bad arguments', async () => {
     // Above any pid_max Linux allows (2^22).
     const gone = await inspect(['99999999']);

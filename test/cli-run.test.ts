@@ -12,16 +12,29 @@ import {
   ROOT,
   spawnNode,
 } from './fixtures/apps/spawn-app.js';
+import { unreadBodyBytes } from './fixtures/net.js';
+
+const linux = process.platform === 'linux';
 
 /** `closewait run -- <command...>` from the repo root (the table shows paths relative to it). */
 function closewaitRun(
   command: string[],
   extra: Record<string, string> = {},
   options: string[] = [],
+  spawnOptions: { detached?: boolean } = {},
 ) {
   return spawnNode([CLI_JS, 'run', ...options, '--', ...command], {
     env: childEnv({ CLOSEWAIT_GRACE_MS: '200', ...extra }),
+    ...spawnOptions,
   });
+}
+
+/**
+ * `closewait run` as a terminal's foreground job: in a process group of its own, where a Ctrl-C
+ * is a SIGINT to the whole group (`kill(-pgid)`), the app included.
+ */
+function closewaitRunAsJob(command: string[], extra: Record<string, string> = {}) {
+  return closewaitRun(command, extra, [], { detached: true });
 }
 
 /** The table row of a half-closed server leak at the app's listen() line, as printed. */
@@ -68,15 +81,109 @@ describe('closewait run -- <command>', () => {
     expect(stderr).toContain('1 of them was closed before the process exited');
   });
 
-  it('ESM app with no signal handler, stopped with SIGINT: it dies of it, and the report still comes back', async () => {
-    const run = closewaitRun([process.execPath, APPS.esm], { APP_LIFETIME_MS: '10000' });
+  it('ESM app with no signal handler, stopped with Ctrl-C: it dies of it, and the report still comes back', async () => {
+    const run = closewaitRunAsJob([process.execPath, APPS.esm], { APP_LIFETIME_MS: '10000' });
     const { port } = await leakedPorts(run);
     await run.waitFor('stderr', /"msg":"CLOSE_WAIT socket leak/);
-    run.child.kill('SIGINT');
+    process.kill(-run.pid, 'SIGINT');
     expect(await run.waitForExit()).toEqual({ code: 1, signal: null });
-    expect(run.stderr()).toContain('was stopped by SIGINT (passed on by closewait)');
+    expect(run.stderr()).toContain('was stopped by SIGINT (sent to the process group)');
     expect(run.stderr()).toMatch(tableRow(APPS.esm, port));
   });
+
+  it('a Ctrl-C reaches the app once: closewait does not pass on what the group already got', async () => {
+    // Counts SIGINTs, says when the first came, and how many came in the second after it.
+    const app = `
+      let count = 0;
+      process.on('SIGINT', () => {
+        if (count++ > 0) return;
+        console.log('got one');
+        setTimeout(() => { console.log('sigint ' + count); process.exit(0); }, 1000);
+      });
+      setInterval(() => {}, 1000);
+      console.log('ready');`;
+    const run = closewaitRunAsJob([process.execPath, '-e', app]);
+    await run.waitFor('stdout', /ready/);
+    // Two SIGINTs that reach a process before it has taken the first are one (signals do not
+    // queue): closewait is held still until the app has taken the group's, so that a second
+    // one passed on by closewait would be counted.
+    process.kill(run.pid, 'SIGSTOP');
+    process.kill(-run.pid, 'SIGINT');
+    await run.waitFor('stdout', /got one/);
+    process.kill(run.pid, 'SIGCONT');
+    expect(await run.waitForExit()).toEqual({ code: 0, signal: null });
+    expect(run.stdout()).toContain('sigint 1\n');
+    expect(run.stderr()).toContain('exited with code 0');
+  });
+
+  it('SIGTERM to closewait alone is passed on to the app, once', async () => {
+    const app = `
+      let count = 0;
+      process.on('SIGTERM', () => {
+        if (count++ === 0) setTimeout(() => { console.log('sigterm ' + count); process.exit(0); }, 500);
+      });
+      setInterval(() => {}, 1000);
+      console.log('ready');`;
+    const run = closewaitRunAsJob([process.execPath, '-e', app]);
+    await run.waitFor('stdout', /ready/);
+    run.child.kill('SIGTERM');
+    expect(await run.waitForExit()).toEqual({ code: 0, signal: null });
+    expect(run.stdout()).toContain('sigterm 1\n');
+  });
+
+  it.runIf(linux)(
+    'a short-lived app with no CLOSEWAIT_* set: a socket still in CLOSE_WAIT at exit is listed, exit 1',
+    async () => {
+      // Exits 300 ms after its client hung up: far inside the default 30 s grace.
+      const script = `
+      const net = require('node:net');
+      const server = net.createServer({ allowHalfOpen: true }, () => {});
+      server.listen(0, '127.0.0.1', () => {
+        const client = net.connect(server.address().port, '127.0.0.1', () => client.end());
+        client.on('end', () => {});
+        setTimeout(() => process.exit(0), 300);
+      });`;
+      const run = spawnNode([CLI_JS, 'run', '--', process.execPath, '-e', script], {
+        env: childEnv(),
+      });
+      expect(await run.waitForExit()).toEqual({ code: 1, signal: null });
+      const stderr = run.stderr();
+      expect(stderr).toMatch(/closewait: 0 leaked sockets/);
+      expect(stderr).toContain('closewait: 1 socket was still in CLOSE_WAIT at exit');
+      expect(stderr).toMatch(
+        /^\s+1\s+at exit\s+half-closed\s+server\s+server 127\.0\.0\.1:\d+ \(listen at \[eval\]/m,
+      );
+    },
+  );
+
+  it.runIf(linux)(
+    'a short-lived app that leaves a fetch() body unread: listed at exit, exit 1',
+    async () => {
+      const bytes = unreadBodyBytes('fetch');
+      // The server sends the body and hangs up; the app reads the headers only, then exits.
+      const script = `
+      const http = require('node:http');
+      const server = http.createServer((request, response) => {
+        response.setHeader('Connection', 'close');
+        response.end(Buffer.alloc(${bytes}, 0x61));
+      });
+      server.listen(0, '127.0.0.1', async () => {
+        const response = await fetch('http://127.0.0.1:' + server.address().port + '/body');
+        console.log('status ' + response.status);
+        setTimeout(() => process.exit(0), 300);
+      });`;
+      const run = spawnNode([CLI_JS, 'run', '--', process.execPath, '-e', script], {
+        env: childEnv(),
+      });
+      expect(await run.waitForExit()).toEqual({ code: 1, signal: null });
+      expect(run.stdout()).toContain('status 200');
+      const stderr = run.stderr();
+      expect(stderr).toContain('still in CLOSE_WAIT at exit');
+      expect(stderr).toMatch(
+        /^\s+1\s+at exit\s+\S+\s+client\s+.*GET http:\/\/127\.0\.0\.1:\d+\/body/m,
+      );
+    },
+  );
 
   it('exits 0 with an empty table when nothing leaked', async () => {
     const script = `

@@ -31,7 +31,7 @@ describe('sockets handed over by http.Server', () => {
       direction: 'server',
       localPort: port,
       remotePort: client.localPort,
-      request: { method: 'GET', url: '/chat?room=1', handoff: 'upgrade' },
+      request: { method: 'GET', url: '/chat', handoff: 'upgrade' },
     });
     expect(leak.stack).toContain('http-upgrade-leak.test.ts');
     expectOnTime(leak);
@@ -80,7 +80,7 @@ describe('sockets handed over by http.Server', () => {
       kind: 'unconsumed-fin',
       tls: true,
       localPort: port,
-      request: { method: 'GET', url: '/chat?room=1', handoff: 'upgrade' },
+      request: { method: 'GET', url: '/chat', handoff: 'upgrade' },
     });
     client.destroy();
   });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import {
   pinoLines,
   REGISTER_JS,
   spawnNode,
+  spawnProcess,
 } from './fixtures/apps/spawn-app.js';
 
 const GRACE = '200';
@@ -59,6 +61,9 @@ function get(url: string, agent: http.Agent | false = false) {
     request.setTimeout(3000, () => request.destroy(new Error(`GET ${url} timed out`)));
   });
 }
+
+const canUnshareNetwork =
+  process.platform === 'linux' && spawnSync('unshare', ['-n', 'true']).status === 0;
 
 const hasIpv6Loopback = Object.values(os.networkInterfaces()).some((addresses) =>
   addresses?.some((a) => a.family === 'IPv6' && a.address === '::1'),
@@ -200,6 +205,49 @@ describe('node --import closewait/register (unmodified apps)', () => {
     const [, url] = await app.waitFor('stderr', /listening on (http:\/\/\[::1\]:\d+)\//);
     expect(JSON.parse((await get(`${url}/health/sockets`)).body).status).toBe('pass');
   });
+
+  it('says nothing at the default level when the health server binds loopback', async () => {
+    const app = spawnNode(['--import', REGISTER_JS, '-e', 'setTimeout(() => {}, 200);'], {
+      env: childEnv({ CLOSEWAIT_HEALTH_PORT: '0', CLOSEWAIT_HEALTH_VERBOSE: '1' }),
+    });
+    expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
+    expect(app.stderr()).toBe('');
+  });
+
+  // 0.0.0.0 inside a network namespace of its own (`unshare -n`, root): the port is reachable
+  // from nowhere, and the address is the one a user would give.
+  it.runIf(canUnshareNetwork)(
+    'warns when the health server binds an address other hosts can reach, louder with verbose on',
+    async () => {
+      const run = (verbose: string) =>
+        spawnProcess(
+          'unshare',
+          ['-n', process.execPath, '--import', REGISTER_JS, '-e', 'setTimeout(() => {}, 200);'],
+          {
+            env: childEnv({
+              CLOSEWAIT_HEALTH_PORT: '0',
+              CLOSEWAIT_HEALTH_HOST: '0.0.0.0',
+              CLOSEWAIT_HEALTH_VERBOSE: verbose,
+            }),
+          },
+        );
+      const [quiet, verbose] = [run('0'), run('1')];
+      for (const app of [quiet, verbose]) {
+        expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
+      }
+      const [quietLine] = pinoLines(quiet.stderr());
+      expect(quietLine).toMatchObject({ level: 40, health: { address: '0.0.0.0' } });
+      expect(quietLine!.msg).toMatch(
+        /^closewait health server listening on http:\/\/0\.0\.0\.0:\d+\/health\/sockets: CLOSEWAIT_HEALTH_HOST=0\.0\.0\.0 is not a loopback address: other hosts can read/,
+      );
+      const [verboseLine] = pinoLines(verbose.stderr());
+      expect(verboseLine).toMatchObject({ level: 40 });
+      expect(verboseLine!.msg).toContain('CLOSEWAIT_HEALTH_VERBOSE is on');
+      expect(verboseLine!.msg).toContain('stacks');
+      expect(pinoLines(quiet.stderr())).toHaveLength(1);
+      expect(pinoLines(verbose.stderr())).toHaveLength(1);
+    },
+  );
 
   it('says once when the health port is taken, and keeps logging leaks', async () => {
     const blocker = http.createServer();

@@ -1,6 +1,11 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createSocketMonitor, type SocketMonitorOptions } from '../src/index.js';
+import { parseInspectArgs } from '../src/cli/inspect.js';
+import { parseRunArgs } from '../src/cli/run.js';
+import { InvalidOptionError } from '../src/errors.js';
+import { createSocketMonitor, healthHandler, type SocketMonitorOptions } from '../src/index.js';
+import { registerMetrics } from '../src/integrations/prometheus.js';
+import { socketLeakScope } from '../src/integrations/testing.js';
 
 /**
  * Every option, given wrong types and out-of-range values: each must fail at creation with a
@@ -26,6 +31,7 @@ const WRONG: Array<[string, unknown, string]> = [
   ['stacks', { sampleRate: 1.5 }, 'stacks.sampleRate'],
   ['stacks', { sampleRate: Number.NaN }, 'stacks.sampleRate'],
   ['stacks', { sampleRate: '0.5' }, 'stacks.sampleRate'],
+  ['stacks', { sampleRate: 0.5, extra: 1 }, 'stacks.extra'],
   ['stackLimit', '30', 'stackLimit'],
   ['stackLimit', null, 'stackLimit'],
   ['stackLimit', 0, 'stackLimit'],
@@ -82,12 +88,15 @@ const WRONG: Array<[string, unknown, string]> = [
   ['summaryIntervalMs', -1, 'summaryIntervalMs'],
   ['summaryIntervalMs', 5, 'summaryIntervalMs'],
   ['summaryIntervalMs', Number.POSITIVE_INFINITY, 'summaryIntervalMs'],
+  ['keepQuery', 'yes', 'keepQuery'],
+  ['keepQuery', 1, 'keepQuery'],
   ['gracems', 100, 'gracems'],
 ];
 
 /** `null` is not "unset": a boolean option given null fails like any other wrong value. */
 const NULL_REJECTED: Array<[string, unknown, string]> = [
   ['patchSocketConnect', null, 'patchSocketConnect'],
+  ['keepQuery', null, 'keepQuery'],
   ['autoDestroy', { afterMs: 10, dryRun: null }, 'autoDestroy.dryRun'],
 ];
 
@@ -98,10 +107,26 @@ function expectRejected(name: string, value: unknown, named: string): void {
   } catch (caught) {
     error = caught;
   }
+  expectInvalidOption(error, named);
+}
+
+/** A TypeError with the stable code, naming the option, showing the value. */
+function expectInvalidOption(error: unknown, named: string): void {
   expect(error).toBeInstanceOf(TypeError);
+  expect(error).toBeInstanceOf(InvalidOptionError);
+  expect(error).toMatchObject({ code: 'ERR_CLOSEWAIT_INVALID_OPTION', option: named });
   const message = (error as TypeError).message;
   expect(message).toContain(`"${named}"`);
   expect(message).toContain('received');
+}
+
+function thrownBy(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
 }
 
 /** `monitor.options` keys that are spelled differently from the option that sets them. */
@@ -123,10 +148,45 @@ describe('bad options', () => {
 
   it('options that are not an object fail with a TypeError', () => {
     for (const value of ['x', 1, true, null, [], () => {}]) {
-      expect(() => createSocketMonitor(value as unknown as SocketMonitorOptions)).toThrow(
-        TypeError,
-      );
+      const error = thrownBy(() => createSocketMonitor(value as unknown as SocketMonitorOptions));
+      expectInvalidOption(error, 'options');
     }
+  });
+
+  it('the health, testing and metrics options fail the same way, with the same code', () => {
+    const monitor = createSocketMonitor({ logger: false });
+    expectInvalidOption(
+      thrownBy(() => healthHandler(monitor, { warnAt: 0 })),
+      'warnAt',
+    );
+    expectInvalidOption(
+      thrownBy(() => healthHandler(monitor, { verbose: 'yes' as unknown as boolean })),
+      'verbose',
+    );
+    expectInvalidOption(
+      thrownBy(() => healthHandler(monitor, { failAt: 3, extra: 1 } as object)),
+      'extra',
+    );
+    expectInvalidOption(
+      thrownBy(() => socketLeakScope({ mode: 'all' as 'open' })),
+      'mode',
+    );
+    expectInvalidOption(
+      thrownBy(() => socketLeakScope({ ignore: { ports: [70_000] } })),
+      'ignore.ports[0]',
+    );
+    expectInvalidOption(
+      thrownBy(() => registerMetrics(monitor, { prefix: 'bad prefix' })),
+      'prefix',
+    );
+  });
+
+  it("the CLI's option values fail the same way", () => {
+    expectInvalidOption(parseInspectArgs(['1', '--watch=99999999999']), '--watch');
+    expectInvalidOption(parseInspectArgs(['--watch', '0.01', '1']), '--watch');
+    expectInvalidOption(parseInspectArgs(['--watch=soon', '1']), '--watch');
+    expectInvalidOption(parseRunArgs(['--report-json']), '--report-json');
+    expectInvalidOption(parseRunArgs(['--report-json=', 'node']), '--report-json');
   });
 
   it('track() rejects what is not a socket, and a direction that is not one', () => {
@@ -135,8 +195,9 @@ describe('bad options', () => {
       expect(() => monitor.track(value as unknown as net.Socket)).toThrow(TypeError);
     }
     const socket = new net.Socket();
-    expect(() => monitor.track(socket, { direction: 'up' as unknown as 'client' })).toThrow(
-      /"direction"/,
+    expectInvalidOption(
+      thrownBy(() => monitor.track(socket, { direction: 'up' as unknown as 'client' })),
+      'direction',
     );
     socket.destroy();
   });

@@ -4,6 +4,11 @@ export interface CliIo {
   err(text: string): void;
 }
 
+/** A usage problem as the command prints it, after `closewait <command>: `. */
+export function usageProblem(problem: string | Error): string {
+  return typeof problem === 'string' ? problem : problem.message.replace(/^closewait: /, '');
+}
+
 /** Exit codes, the same for every command; `run` passes the app's own failures through. */
 export const EXIT = {
   /** Nothing found. */
@@ -15,12 +20,14 @@ export const EXIT = {
 } as const;
 
 const EXIT_CODES_RUN = `Exit codes:
-  0    the app exited 0 (or was stopped by a signal closewait passed on) and leaked nothing
-  1    the app exited 0 (or was stopped as above) and leaked sockets: see the table
+  0    the app exited 0 (or was stopped by a Ctrl-C or a SIGTERM closewait received too)
+       and leaked nothing
+  1    the app exited 0 (or was stopped as above) and leaked sockets, or still held sockets
+       in CLOSE_WAIT when it exited (whatever their age, Linux): see the table
   2    closewait could not watch: bad usage, the command did not start, or no report came back
        (the command was not Node >= 20.19, or was killed with SIGKILL)
   N    the app's own non-zero exit code, passed through; 128 + signal number when it was
-       killed by a signal closewait did not pass on`;
+       killed by a signal closewait did not receive`;
 
 const EXIT_CODES_INSPECT = `Exit codes:
   0    no CLOSE_WAIT sockets (with --watch: none in any look)
@@ -48,7 +55,9 @@ Runs <command> with closewait's preload in NODE_OPTIONS (--import), so every Nod
 starts is watched from its first line. Leaks are logged to stderr as they are found (pino JSON);
 when the command exits, the leaks of the whole run are printed as a table on stderr, grouped by
 the line that created the socket (for a server's sockets: its listen() call and the route).
-SIGINT and SIGTERM are passed on to the command; closewait waits for it to exit.
+The command stays in the terminal's process group: Ctrl-C reaches it directly (closewait
+does not pass it on again), and SIGTERM sent to closewait is passed on; closewait waits for
+the command to exit.
 
 Options:
   --report-json <file>   also write the report as JSON to <file> ('-' for stdout)

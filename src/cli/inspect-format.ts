@@ -1,3 +1,4 @@
+import { printable } from './printable.js';
 import type { CloseWaitSocket, ProcessTcp } from './process-tcp.js';
 
 /** One look at a process, with how long each socket has been seen (under --watch). */
@@ -35,7 +36,7 @@ export function formatLook(look: InspectLook): string {
   const { tcp, firstSeen } = look;
   const count = tcp.closeWait.length;
   const lines = [
-    `pid ${tcp.pid} · ${tcp.command}`,
+    `pid ${tcp.pid} · ${printable(tcp.command)}`,
     `${count} CLOSE_WAIT socket${count === 1 ? '' : 's'} (the peer closed, this process did not)` +
       ` · ${tcp.tcpSockets} TCP socket${tcp.tcpSockets === 1 ? '' : 's'}` +
       (tcp.tcpSockets === 0 ? '' : `: ${statesText(tcp.byState)}`),

@@ -1,6 +1,8 @@
+import { InvalidOptionError } from '../errors.js';
 import { kernelViewUnsupported } from '../kernel/process-sockets.js';
-import { type CliIo, EXIT, HELP } from './help.js';
+import { type CliIo, EXIT, HELP, usageProblem } from './help.js';
 import { formatLook, type InspectLook, lookJson, socketKey } from './inspect-format.js';
+import { terminalSafeJson } from './printable.js';
 import { ProcessUnreadableError, readProcessTcp } from './process-tcp.js';
 
 interface InspectArgs {
@@ -12,9 +14,17 @@ interface InspectArgs {
 
 const DEFAULT_WATCH_SECONDS = 2;
 const MIN_WATCH_SECONDS = 0.1;
+/** A day: past 2^31 - 1 ms (24.8 days) Node's timers fire at once, and nobody waits a day. */
+const MAX_WATCH_SECONDS = 86_400;
 const SECONDS = /^(\d+(\.\d*)?|\.\d+)$/;
 
-function parseInspectArgs(argv: readonly string[]): InspectArgs | 'help' | string {
+/**
+ * The arguments of `closewait inspect`; a problem with them as a sentence, or as an
+ * InvalidOptionError when an option's value is wrong.
+ */
+export function parseInspectArgs(
+  argv: readonly string[],
+): InspectArgs | 'help' | string | InvalidOptionError {
   let pidText: string | undefined;
   let watchSeconds: number | undefined;
   let json = false;
@@ -35,8 +45,17 @@ function parseInspectArgs(argv: readonly string[]): InspectArgs | 'help' | strin
         }
       }
       watchSeconds = text === undefined ? DEFAULT_WATCH_SECONDS : Number(text);
-      if (text !== undefined && (!SECONDS.test(text) || watchSeconds < MIN_WATCH_SECONDS)) {
-        return `--watch takes seconds, at least ${MIN_WATCH_SECONDS}; received ${JSON.stringify(text)}`;
+      if (
+        text !== undefined &&
+        (!SECONDS.test(text) ||
+          watchSeconds < MIN_WATCH_SECONDS ||
+          watchSeconds > MAX_WATCH_SECONDS)
+      ) {
+        return new InvalidOptionError(
+          '--watch',
+          `seconds, from ${MIN_WATCH_SECONDS} to ${MAX_WATCH_SECONDS}`,
+          text,
+        );
       }
     } else if (arg.startsWith('-')) return `unknown option ${arg}`;
     else if (pidText === undefined) pidText = arg;
@@ -66,8 +85,8 @@ export async function inspectCommand(
     io.out(HELP.inspect);
     return EXIT.clean;
   }
-  if (typeof parsed === 'string') {
-    io.err(`closewait inspect: ${parsed}\n\n${HELP.inspect}`);
+  if (typeof parsed === 'string' || parsed instanceof InvalidOptionError) {
+    io.err(`closewait inspect: ${usageProblem(parsed)}\n\n${HELP.inspect}`);
     return EXIT.trouble;
   }
   const unsupported = platformProblem();
@@ -80,7 +99,7 @@ export async function inspectCommand(
 }
 
 function show(look: InspectLook, args: InspectArgs, io: CliIo, clear: boolean): void {
-  if (args.json) io.out(`${JSON.stringify(lookJson(look))}\n`);
+  if (args.json) io.out(`${terminalSafeJson(lookJson(look))}\n`);
   else io.out(`${clear ? '\x1b[2J\x1b[H' : ''}${formatLook(look)}`);
 }
 
@@ -115,6 +134,8 @@ async function watch(args: InspectArgs, intervalMs: number, io: CliIo): Promise<
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // The reader of a pipe went away (`| head`): cli.ts keeps the EPIPE from crashing us.
+  process.stdout.on('error', stop);
   try {
     while (!stopped) {
       let tcp: Awaited<ReturnType<typeof readProcessTcp>>;
@@ -157,6 +178,7 @@ async function watch(args: InspectArgs, intervalMs: number, io: CliIo): Promise<
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    process.stdout.off('error', stop);
   }
   return sawAny ? EXIT.found : EXIT.clean;
 }

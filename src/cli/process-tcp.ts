@@ -20,7 +20,10 @@ export interface CloseWaitSocket extends KernelSocketRow {
 /** What /proc says about one process's TCP sockets, now. */
 export interface ProcessTcp {
   pid: number;
-  /** Its command line, or `[name]` when /proc gives none (a zombie, a kernel thread). */
+  /**
+   * Its command line, or `[name]` when /proc gives none (a zombie, a kernel thread). Raw: the
+   * process chose it, escape sequences and all; see printable.ts before printing it.
+   */
   command: string;
   /** TCP sockets the process holds, all states. */
   tcpSockets: number;
@@ -45,9 +48,9 @@ export class ProcessUnreadableError extends Error {
   }
 }
 
-async function readText(path: string): Promise<string> {
+async function readText(path: string, encoding: 'latin1' | 'utf8' = 'latin1'): Promise<string> {
   try {
-    return await readFile(path, 'latin1');
+    return await readFile(path, encoding);
   } catch {
     // No IPv6 in this kernel, or the process exited while we read: no rows from it.
     return '';
@@ -56,7 +59,8 @@ async function readText(path: string): Promise<string> {
 
 async function commandOf(pid: number): Promise<string> {
   // Arguments may hold newlines (`python3 -c` scripts): one line per process in the heading.
-  const cmdline = (await readText(`/proc/${pid}/cmdline`))
+  // Kept as the process gave it (UTF-8, as argv usually is); escaped where it is printed.
+  const cmdline = (await readText(`/proc/${pid}/cmdline`, 'utf8'))
     .split('\0')
     .filter(Boolean)
     .join(' ')

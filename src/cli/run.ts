@@ -1,11 +1,12 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { InvalidOptionError } from '../errors.js';
 import { buildDir } from '../package-paths.js';
 import { type REGISTER_ENV, readRegisterEnv } from '../register-env.js';
-import { type CliIo, EXIT, HELP } from './help.js';
+import { type CliIo, EXIT, HELP, usageProblem } from './help.js';
 import { formatExitReports, leakCount, REPORT_PREFIX, readExitReports } from './run-report.js';
 
 interface RunArgs {
@@ -14,8 +15,13 @@ interface RunArgs {
   reportJson: string | undefined;
 }
 
-/** Options stop at `--` or at the first word that is not one: the rest is the command's. */
-function parseRunArgs(argv: readonly string[]): RunArgs | 'help' | string {
+/**
+ * Options stop at `--` or at the first word that is not one: the rest is the command's. A
+ * problem comes back as a sentence, or as an InvalidOptionError when an option's value is wrong.
+ */
+export function parseRunArgs(
+  argv: readonly string[],
+): RunArgs | 'help' | string | InvalidOptionError {
   let reportJson: string | undefined;
   let i = 0;
   for (; i < argv.length; i++) {
@@ -25,11 +31,15 @@ function parseRunArgs(argv: readonly string[]): RunArgs | 'help' | string {
       break;
     }
     if (arg === '-h' || arg === '--help') return 'help';
-    if (arg === '--report-json') {
-      reportJson = argv[++i];
-      if (reportJson === undefined) return '--report-json needs a file name';
-    } else if (arg.startsWith('--report-json=')) {
-      reportJson = arg.slice('--report-json='.length);
+    if (arg === '--report-json' || arg.startsWith('--report-json=')) {
+      reportJson = arg === '--report-json' ? argv[++i] : arg.slice('--report-json='.length);
+      if (reportJson === undefined || reportJson === '') {
+        return new InvalidOptionError(
+          '--report-json',
+          "a file name, or '-' for stdout",
+          reportJson,
+        );
+      }
     } else if (arg.startsWith('-')) {
       return `unknown option ${arg}`;
     } else break;
@@ -61,6 +71,39 @@ function childEnv(reportDir: string): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * Signals meant for the command. The child stays in closewait's process group, so it keeps the
+ * terminal (it can read stdin, Ctrl-Z stops both): a Ctrl-C (SIGINT) or Ctrl-\ (SIGQUIT) from
+ * the terminal reaches every process of the group, the child included, and passing it on
+ * again would deliver it twice (a second Ctrl-C is "force quit" to many apps). So those two
+ * are only waited on; SIGTERM, which no terminal sends, is passed on. To interrupt a run from
+ * a script, signal its process group (`kill -INT -- -<pgid>`) or send SIGTERM.
+ */
+const FROM_TERMINAL: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+const PASSED_ON: readonly NodeJS.Signals[] = ['SIGTERM'];
+
+function passOnSignals(child: ChildProcess) {
+  const received = new Set<NodeJS.Signals>();
+  const onSignal = (signal: NodeJS.Signals) => {
+    received.add(signal);
+    if (!PASSED_ON.includes(signal)) return;
+    try {
+      child.kill(signal);
+    } catch {
+      // Already gone: its 'exit' is on the way.
+    }
+  };
+  for (const signal of [...FROM_TERMINAL, ...PASSED_ON]) process.on(signal, onSignal);
+  return {
+    received,
+    how: (signal: NodeJS.Signals) =>
+      PASSED_ON.includes(signal) ? 'passed on by closewait' : 'sent to the process group',
+    stop() {
+      for (const signal of [...FROM_TERMINAL, ...PASSED_ON]) process.off(signal, onSignal);
+    },
+  };
+}
+
 type Outcome =
   | { started: false; error: Error }
   | { started: true; code: number | null; signal: NodeJS.Signals | null };
@@ -76,8 +119,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     io.out(HELP.run);
     return EXIT.clean;
   }
-  if (typeof parsed === 'string') {
-    io.err(`closewait run: ${parsed}\n\n${HELP.run}`);
+  if (typeof parsed === 'string' || parsed instanceof InvalidOptionError) {
+    io.err(`closewait run: ${usageProblem(parsed)}\n\n${HELP.run}`);
     return EXIT.trouble;
   }
   // The preload would print the same problem and let the app run unwatched: a run that cannot
@@ -98,24 +141,12 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
 async function runAndReport(run: RunArgs, reportDir: string, io: CliIo): Promise<number> {
   const started = Date.now();
   const child = spawn(run.command, run.args, { stdio: 'inherit', env: childEnv(reportDir) });
-  // Passed on, not acted on: the app decides how to stop, and its report comes back on exit.
-  const forwarded = new Set<NodeJS.Signals>();
-  const forward = (signal: NodeJS.Signals) => {
-    forwarded.add(signal);
-    try {
-      child.kill(signal);
-    } catch {
-      // Already gone: its 'exit' is on the way.
-    }
-  };
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
+  const signals = passOnSignals(child);
   const outcome = await new Promise<Outcome>((resolve) => {
     child.once('error', (error) => resolve({ started: false, error }));
     child.once('exit', (code, signal) => resolve({ started: true, code, signal }));
   });
-  process.off('SIGINT', forward);
-  process.off('SIGTERM', forward);
+  signals.stop();
 
   const shown = [run.command, ...run.args].join(' ');
   if (!outcome.started) {
@@ -123,11 +154,11 @@ async function runAndReport(run: RunArgs, reportDir: string, io: CliIo): Promise
     return EXIT.trouble;
   }
   const { code, signal } = outcome;
-  const stoppedByUs = signal !== null && forwarded.has(signal);
+  const stoppedByUs = signal !== null && signals.received.has(signal);
   const how =
     code !== null
       ? `exited with code ${code}`
-      : `was stopped by ${signal}${stoppedByUs ? ' (passed on by closewait)' : ''}`;
+      : `was stopped by ${signal}${stoppedByUs ? ` (${signals.how(signal)})` : ''}`;
   io.err(`\nclosewait run: \`${shown}\` ${how} after ${secondsSince(started)}\n`);
 
   const reports = readExitReports(reportDir);

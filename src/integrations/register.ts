@@ -10,10 +10,19 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
+import { resolveHealthOptions } from '../health.js';
 import { createSocketMonitor, type SocketMonitor } from '../monitor.js';
+import { reportToPrimary } from '../register/cluster-health.js';
 import { LeakHistory, writeExitReport } from '../register/exit-report.js';
-import { startHealthServer } from '../register/health-server.js';
-import { problemLine, type RegisterSettings, readRegisterEnv } from '../register-env.js';
+import { loadMetrics, startHealthServer } from '../register/health-server.js';
+import { targetProblem } from '../register/private-file.js';
+import { reportBeforeSignalDeath } from '../register/signal-death.js';
+import {
+  type HealthServerSettings,
+  problemLine,
+  type RegisterSettings,
+  readRegisterEnv,
+} from '../register-env.js';
 
 /**
  * Set once per process: the preload can arrive twice (by package name in NODE_OPTIONS and by
@@ -31,11 +40,9 @@ function writeStderr(text: string): void {
 }
 
 /**
- * Under `closewait run` (or any CLOSEWAIT_REPORT_FILE), the report is written at 'exit' and when
- * SIGINT/SIGTERM arrive: a process a signal kills emits no 'exit'. When the app has no handler
- * of its own for that signal, ours steps aside and raises it again, so the process still dies of
- * it as it would have (same exit status); when the app has one, the app decides when to exit and
- * 'exit' writes the report again, fresher.
+ * Under `closewait run` (or any CLOSEWAIT_REPORT_FILE), the report is written at 'exit', and
+ * before SIGINT/SIGTERM end the process (a process a signal kills emits no 'exit'), without
+ * changing how it ends: see signal-death.ts.
  */
 function writeReportAtExit(monitor: SocketMonitor, path: string, log: Logger): void {
   const history = new LeakHistory(monitor);
@@ -48,15 +55,27 @@ function writeReportAtExit(monitor: SocketMonitor, path: string, log: Logger): v
     }
   };
   process.on('exit', () => write('exit'));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    const onSignal = () => {
-      write(signal);
-      if (process.listenerCount(signal) > 1) return;
-      process.off(signal, onSignal);
-      process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
+  reportBeforeSignalDeath(write);
+}
+
+/**
+ * The side server; in a node:cluster worker, reports to the primary instead, which has the
+ * port and answers for the whole cluster (cluster-health.ts). node:cluster is loaded only here,
+ * with the port asked for: some application servers (Passenger) break when it is imported.
+ */
+function startHealth(monitor: SocketMonitor, settings: HealthServerSettings, log: Logger): void {
+  const started = import('node:cluster').then(async ({ default: cluster }) => {
+    if (!cluster.isWorker) {
+      await startHealthServer(monitor, settings, log, cluster);
+      return;
+    }
+    const metrics = await loadMetrics(monitor);
+    const json = typeof metrics === 'string' ? undefined : metrics.json;
+    reportToPrimary(monitor, resolveHealthOptions({ verbose: settings.verbose }), json);
+  });
+  started.catch((error: unknown) => {
+    log.error({ err: error }, 'closewait health server failed; leaks are still logged');
+  });
 }
 
 function start(settings: RegisterSettings): SocketMonitor {
@@ -71,12 +90,18 @@ function start(settings: RegisterSettings): SocketMonitor {
   // a worker gets its own monitor and leak log, but the port, the exit report (one file per
   // pid) and the signals belong to the main thread.
   if (!isMainThread) return monitor;
-  if (settings.health !== undefined) {
-    startHealthServer(monitor, settings.health, log).catch((error: unknown) => {
-      log.error({ err: error }, 'closewait health server failed; leaks are still logged');
-    });
+  if (settings.health !== undefined) startHealth(monitor, settings.health, log);
+  if (settings.reportFile !== undefined) {
+    // Refused now, in one line, rather than at exit in a log line nobody waits for.
+    const problem = targetProblem(settings.reportFile);
+    if (problem === undefined) writeReportAtExit(monitor, settings.reportFile, log);
+    else {
+      writeStderr(
+        `closewait: CLOSEWAIT_REPORT_FILE: ${problem}; no report will be written ` +
+          `(pid ${process.pid}). Leaks are still logged.\n`,
+      );
+    }
   }
-  if (settings.reportFile !== undefined) writeReportAtExit(monitor, settings.reportFile, log);
   return monitor;
 }
 

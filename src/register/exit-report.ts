@@ -1,7 +1,8 @@
-import { renameSync, writeFileSync } from 'node:fs';
 import type { SocketMonitor } from '../monitor.js';
 import { buildReport, type SocketReportData } from '../report/report.js';
 import type { LeakResolution, SocketLeak } from '../types.js';
+import { type AtExitSocket, closeWaitAtExit } from './close-wait-at-exit.js';
+import { writePrivateFile } from './private-file.js';
 
 /** What a process under `closewait run` leaves behind when it exits: read by the command. */
 export interface ExitReport {
@@ -22,6 +23,13 @@ export interface ExitReport {
   stillOpen: number;
   /** Leaks past the listing cap: counted here, not in `report`. */
   notListed: number;
+  /**
+   * Sockets still in CLOSE_WAIT when the report was written that are not open leaks of
+   * `report` (younger than graceMs, or never seen by Node), from /proc; undefined where /proc
+   * could not tell (off Linux). Past the listing cap they are counted in `atExitNotListed`.
+   */
+  atExit?: AtExitSocket[];
+  atExitNotListed?: number;
 }
 
 /**
@@ -58,6 +66,7 @@ export class LeakHistory {
         ? leak
         : { ...leak, peerEndedAt: now - Math.max(0, resolvedAt - leak.peerEndedAt) };
     });
+    const atExit = closeWaitAtExit(this.monitor);
     return {
       version: 1,
       pid: process.pid,
@@ -67,20 +76,20 @@ export class LeakHistory {
       report: buildReport(current.byState, leaks, now, current.kernel),
       stillOpen: current.leaked,
       notListed: this.#notListed,
+      atExit: atExit?.sockets,
+      atExitNotListed: atExit?.notListed,
     };
   }
 }
 
 /**
- * Writes synchronously (this runs in 'exit', where nothing async completes) and atomically (a
- * reader never sees half a file). Never throws: the app's exit must stay the app's.
+ * Writes synchronously (this runs in 'exit', where nothing async completes), atomically (a
+ * reader never sees half a file) and privately (0600: the report holds the app's argv). Never
+ * throws: the app's exit must stay the app's.
  */
 export function writeExitReport(path: string, report: ExitReport): string | undefined {
   try {
-    const partial = `${path}.${process.pid}.partial`;
-    writeFileSync(partial, JSON.stringify(report));
-    renameSync(partial, path);
-    return undefined;
+    return writePrivateFile(path, JSON.stringify(report));
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }

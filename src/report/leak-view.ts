@@ -36,20 +36,27 @@ export function toEpoch(monotonicMs: number): number {
   return Math.round(timeOrigin + monotonicMs);
 }
 
-export function serverInfoOf(server: ServerRecord): ServerInfo {
-  if (server.info !== undefined) return server.info;
-  let address: string | undefined;
-  let port: number | undefined;
+/** Remembers where the server listens, once (see ServerRecord.boundAddress). */
+export function rememberServerAddress(server: ServerRecord): void {
+  if (server.boundAddress !== undefined) return;
   try {
     const bound = server.server.address();
-    if (typeof bound === 'string') address = bound;
+    if (typeof bound === 'string') server.boundAddress = bound;
     else if (bound !== null) {
-      address = bound.address;
-      port = bound.port;
+      server.boundAddress = bound.address;
+      server.boundPort = bound.port;
     }
   } catch {
-    // A closed server has no address; the record still names its listen site.
+    // Not listening (any more): nothing to remember.
   }
+}
+
+export function serverInfoOf(server: ServerRecord): ServerInfo {
+  if (server.info !== undefined) return server.info;
+  // A closed server has no address now: the one it had while it accepted still names it.
+  rememberServerAddress(server);
+  const address = server.boundAddress;
+  const port = server.boundPort;
   const listenStack = framesOf(server.listenStack);
   // The app's own line, not the framework's: express, fastify, koa, @hono/node-server and
   // @nestjs all call listen() for the app, so their frame comes first; it stays in the stack.

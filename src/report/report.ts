@@ -66,28 +66,40 @@ function pathOnly(url: string): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
+/** What `where` is made of: a leak's fields, or a described socket's. */
+type WhereSource = Pick<
+  SocketLeak,
+  'request' | 'server' | 'appSite' | 'site' | 'remoteAddress' | 'remotePort'
+>;
+
 /**
  * Computed once per leak: a report or a verbose health check of 10,000 leaks would otherwise
  * format 10,000 paths each time. Weak, so it dies with the leak.
  */
-const named = new WeakMap<SocketLeak, { where: string; key: string }>();
+const whereCache = new WeakMap<WhereSource, string>();
+const keyCache = new WeakMap<SocketLeak, string>();
+
+/** Where a leak (or any described socket) comes from, in words: what its group key shows. */
+export function whereOf(leak: WhereSource): string {
+  let where = whereCache.get(leak);
+  if (where === undefined) {
+    where = describeWhere(leak);
+    whereCache.set(leak, where);
+  }
+  return where;
+}
 
 function nameOf(leak: SocketLeak): { where: string; key: string } {
-  let name = named.get(leak);
-  if (name === undefined) {
-    const where = describeWhere(leak);
-    name = { where, key: `${leak.direction} ${leak.kind} ${where}` };
-    named.set(leak, name);
+  const where = whereOf(leak);
+  let key = keyCache.get(leak);
+  if (key === undefined) {
+    key = `${leak.direction} ${leak.kind} ${where}`;
+    keyCache.set(leak, key);
   }
-  return name;
+  return { where, key };
 }
 
-/** Where a leak comes from, in words: the part of its group key a person reads. */
-export function whereOf(leak: SocketLeak): string {
-  return nameOf(leak).where;
-}
-
-function describeWhere(leak: SocketLeak): string {
+function describeWhere(leak: WhereSource): string {
   const request = leak.request;
   const requestText = request === undefined ? '' : `${request.method} ${pathOnly(request.url)}`;
   if (leak.server !== undefined) {

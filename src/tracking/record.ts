@@ -16,6 +16,12 @@ export class ServerRecord {
   info: ServerInfo | undefined = undefined;
   /** The listen stack's site and app site, parsed once (a flood shares one server). */
   sites: Sites | undefined = undefined;
+  /**
+   * Where it listened, read when it accepted its first socket: a server closed before its
+   * leaks are shown (a test's cleanup, a shutdown) has no address left to ask for.
+   */
+  boundAddress: string | undefined = undefined;
+  boundPort: number | undefined = undefined;
   constructor(
     readonly id: number,
     readonly server: Server,

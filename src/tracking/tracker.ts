@@ -4,7 +4,7 @@ import { clearRepeating, epochNow, monotonicNow, setRepeating } from '../clock.j
 import { Discovery, type DiscoverySink } from '../discovery/discovery.js';
 import { KernelView } from '../kernel/reconcile.js';
 import type { ResolvedOptions } from '../options.js';
-import { buildLeak, toEpoch } from '../report/leak-view.js';
+import { buildLeak, rememberServerAddress, toEpoch } from '../report/leak-view.js';
 import { DueQueue } from '../rules/due-queue.js';
 import {
   judgeHalfClosed,
@@ -148,7 +148,9 @@ export class Tracker implements DiscoverySink {
   // ---- discovery sink -------------------------------------------------------------------
 
   accepted(socket: Socket, server: Server): void {
-    this.add(socket, 'server', undefined, this.serverRecordOf(server));
+    const record = this.serverRecordOf(server);
+    rememberServerAddress(record);
+    this.add(socket, 'server', undefined, record);
   }
 
   connected(socket: Socket, above: Function | undefined, stack?: StackHolder): void {
@@ -182,6 +184,8 @@ export class Tracker implements DiscoverySink {
     record.listenStack = captureStack(this.options.stackLimit, above);
     record.info = undefined;
     record.sites = undefined;
+    record.boundAddress = undefined;
+    record.boundPort = undefined;
   }
 
   requestCreated(request: object, origin: string | undefined, above: Function): void {
