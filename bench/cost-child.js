@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createSocketMonitor } from '../dist/index.js';
+import { createSocketMonitor } from '../dist/esm/index.js';
 import { startChild } from './processes.js';
 import { median } from './stats.js';
 

@@ -7,9 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSocketMonitor } from '../dist/index.js';
-import { nextCheckDelay } from '../dist/kernel/check-schedule.js';
-import { scanCloseWait } from '../dist/kernel/kernel-check.js';
+import { createSocketMonitor } from '../dist/esm/index.js';
+import { nextCheckDelay } from '../dist/esm/kernel/check-schedule.js';
+import { scanCloseWait } from '../dist/esm/kernel/kernel-check.js';
 import { writeProcNetTcpTable } from '../test/fixtures/proc-net-tcp-table.js';
 import { median } from './stats.js';
 

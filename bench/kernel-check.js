@@ -8,9 +8,9 @@
  * Run: npm run build && node bench/kernel-check.js
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { kernelEndpoints } from '../dist/kernel/kernel-address.js';
-import { scanCloseWait } from '../dist/kernel/kernel-check.js';
-import { socketInodesOf } from '../dist/kernel/process-sockets.js';
+import { kernelEndpoints } from '../dist/esm/kernel/kernel-address.js';
+import { scanCloseWait } from '../dist/esm/kernel/kernel-check.js';
+import { socketInodesOf } from '../dist/esm/kernel/process-sockets.js';
 import { writeProcNetTcpTable } from '../test/fixtures/proc-net-tcp-table.js';
 import { watchLoopBlocks } from '../test/helpers/loop-block.js';
 import { median } from './stats.js';

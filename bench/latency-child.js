@@ -8,7 +8,7 @@
  *   so its bound is graceMs plus one sweep interval).
  */
 import net from 'node:net';
-import { createSocketMonitor } from '../dist/index.js';
+import { createSocketMonitor } from '../dist/esm/index.js';
 
 const graceMs = Number(process.argv[2]);
 const leaks = Number(process.argv[3]);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChild, startChild } from './processes.js';
 
-const ownCode = fileURLToPath(new URL('../dist/', import.meta.url));
+const ownCode = fileURLToPath(new URL('../dist/esm/', import.meta.url));
 
 function shareOf(profile) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));

@@ -3,7 +3,7 @@
  * in one of its stack modes, or the async_hooks tracking that generic open-handle tools use.
  */
 import { createHook } from 'node:async_hooks';
-import { createSocketMonitor } from '../dist/index.js';
+import { createSocketMonitor } from '../dist/esm/index.js';
 
 export const VARIANTS = ['baseline', 'stacks-none', 'default', 'stacks-all', 'async-hooks'];
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * `closewait run -- <command>` and `closewait inspect <pid>`. The shebang above stays first:
- * tsc copies it into dist/cli.js, which package.json's "bin" names.
+ * tsc copies it into dist/esm/cli.js, which package.json's "bin" names.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type CliIo, ENV_HELP, EXIT, HELP } from './cli/help.js';
 import { inspectCommand } from './cli/inspect.js';
 import { runCommand } from './cli/run.js';
+import { packageRoot } from './package-paths.js';
 
 // `closewait inspect --watch 1 <pid> | head`: once the reader has gone (EPIPE), there is nobody
 // left to write for. Not a crash with a stack: the command ends quietly (a watch stops at its
@@ -24,7 +26,7 @@ const io: CliIo = {
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8'));
     return String(pkg.version);
   } catch {
     return 'unknown';

@@ -1,4 +1,5 @@
 import { relative, sep } from 'node:path';
+import { epochNow } from './clock.js';
 import { locationOf } from './tracking/stack.js';
 import type { LeakKind, SocketDetail } from './types.js';
 
@@ -27,6 +28,10 @@ export class SocketLeakError extends Error {
   constructor(leaks: LeakedSocket[], mode: SocketLeakMode, timeoutMs: number) {
     super(formatLeaks(leaks, mode, timeoutMs));
     this.name = 'SocketLeakError';
+    // Where the error was thrown is closewait's own check, called by the runner: no help to
+    // anyone. Without those frames, runners take the first frame in the message, the app's line
+    // that made the socket, for their code frame (Jest and Vitest do).
+    this.stack = `${this.name}: ${this.message}`;
     // Not enumerable: the message already shows them, and runners that print an error's own
     // properties (node:test, util.inspect) would repeat every stack as one long JSON line.
     Object.defineProperties(this, {
@@ -174,9 +179,26 @@ function isAppFrame(frame: string): boolean {
   );
 }
 
+/** Node's own frames and undici's (bundled in Node for fetch, or installed): how, never where. */
+function isTransportFrame(frame: string): boolean {
+  const location = locationOf(frame);
+  if (location === undefined) return true;
+  return (
+    location.startsWith('node:') ||
+    !/:\d+:\d+$/.test(location) ||
+    /[/\\]node_modules[/\\]undici[/\\]/.test(location)
+  );
+}
+
+function framesWord(count: number): string {
+  return count === 1 ? '1 frame' : `${count} frames`;
+}
+
 /**
- * The frames down to the last one of the app: below it only the test runner and Node's task
- * queue remain, twenty-odd lines that would bury the ones that matter.
+ * The frames from the first of the app (or of a framework it called) down to the last of the
+ * app. Above them, Node's and undici's internals say only how a socket was opened; below, only
+ * the test runner and Node's task queue remain: twenty-odd lines that would bury the few that
+ * matter. Each cut is one line saying how many frames it holds.
  */
 function stackLines(leak: LeakedSocket): string[] {
   if (leak.stack === undefined) {
@@ -190,10 +212,12 @@ function stackLines(leak: LeakedSocket): string[] {
   let shown = frames.length;
   while (shown > 0 && !isAppFrame(frames[shown - 1]!)) shown--;
   if (shown === 0) shown = frames.length;
-  const lines = frames.slice(0, shown).map((frame) => `  ${frame}`);
+  let first = 0;
+  while (first < shown - 1 && isTransportFrame(frames[first]!)) first++;
+  const lines = frames.slice(first, shown).map((frame) => `  ${frame}`);
+  if (first > 0) lines.unshift(`  … ${framesWord(first)} of Node`);
   if (shown < frames.length) {
-    const hidden = frames.length - shown;
-    lines.push(`  … ${hidden} ${hidden === 1 ? 'frame' : 'frames'} of Node and node_modules`);
+    lines.push(`  … ${framesWord(frames.length - shown)} of Node and node_modules`);
   }
   const label = leak.server === undefined ? 'creation stack:' : 'stack of the listen() call:';
   return [label, ...lines];
@@ -206,7 +230,8 @@ function stackLines(leak: LeakedSocket): string[] {
 const MAX_LISTED = 20;
 
 function formatLeaks(leaks: LeakedSocket[], mode: SocketLeakMode, timeoutMs: number): string {
-  const now = Date.now();
+  // Leak times come from the real clock; a test's fake `Date` would make these ages nonsense.
+  const now = epochNow();
   const count = leaks.length === 1 ? '1 socket' : `${leaks.length.toLocaleString('en-US')} sockets`;
   const what = mode === 'open' ? 'left open' : 'left half-closed (CLOSE_WAIT)';
   const parts = [`closewait: ${count} ${what}, still there after waiting ${timeoutMs} ms`];

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { epochNow } from './clock.js';
 import { type SocketMonitor, trackerOf } from './monitor.js';
 import { invalidOption } from './options.js';
 import type { LeakGroup, SocketReportData } from './report/report.js';
@@ -212,7 +213,7 @@ function summaryOf(monitor: SocketMonitor): Summary {
 export function buildHealth(
   monitor: SocketMonitor,
   options: ResolvedHealthOptions,
-  now = Date.now(),
+  now = epochNow(),
 ): { httpStatus: 200 | 503; payload: HealthPayload } {
   // Counts alone cost O(groups), not O(leaks): only verbose output needs the groups.
   const report = options.verbose ? monitor.report() : summaryOf(monitor);
@@ -265,12 +266,39 @@ function brokenHealth(now: number): { httpStatus: 200; payload: object } {
 
 /** `buildHealth`, which never throws. */
 export function safeHealth(monitor: SocketMonitor, options: ResolvedHealthOptions) {
-  const now = Date.now();
+  const now = epochNow();
   try {
     return buildHealth(monitor, options, now);
   } catch {
     return brokenHealth(now);
   }
+}
+
+/** What `healthCheck()` returns: a response for any framework to send as it is. */
+export interface HealthResponse {
+  /** 200 for pass and warn, 503 for fail. */
+  statusCode: 200 | 503;
+  /** `content-type: application/health+json` and `cache-control: no-store`. */
+  headers: { 'content-type': string; 'cache-control': string };
+  /** The application/health+json document, as `healthHandler` sends it. */
+  payload: HealthPayload;
+}
+
+/**
+ * The health check as data, for frameworks that send responses their own way (Koa, Hono,
+ * NestJS, Next): `const { statusCode, headers, payload } = healthCheck(monitor, { failAt: 10 })`.
+ * Same status and payload as `healthHandler`. Checks its arguments (a `TypeError` for bad ones);
+ * past that it never throws: a check that breaks answers `warn`, so a bug in closewait never
+ * gets a healthy app restarted.
+ */
+export function healthCheck(monitor: SocketMonitor, options?: HealthOptions): HealthResponse {
+  checkMonitor(monitor);
+  const { httpStatus, payload } = safeHealth(monitor, resolveHealthOptions(options));
+  return {
+    statusCode: httpStatus,
+    headers: { 'content-type': HEALTH_CONTENT_TYPE, 'cache-control': 'no-store' },
+    payload: payload as HealthPayload,
+  };
 }
 
 /**

@@ -4,7 +4,9 @@ export {
   type HealthCheck,
   type HealthOptions,
   type HealthPayload,
+  type HealthResponse,
   type HealthStatus,
+  healthCheck,
   healthHandler,
 } from './health.js';
 export { createSocketMonitor, SocketMonitor, type SocketReport } from './monitor.js';

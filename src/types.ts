@@ -23,6 +23,10 @@ export interface ServerInfo {
   port: number | undefined;
   /** The `listen()` call, when it happened while the monitor was running. */
   listenStack: string | undefined;
+  /**
+   * The app's line that called listen(): the first frame outside node_modules, so an app served
+   * by a framework is named by its own file; else the first frame outside Node.
+   */
   listenSite: string | undefined;
 }
 

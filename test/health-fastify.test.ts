@@ -1,5 +1,6 @@
 import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify4 from 'fastify4';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closewaitPlugin } from '../src/integrations/fastify.js';
@@ -18,7 +19,7 @@ afterEach(async () => {
   apps.clear();
 });
 
-/** A real Fastify 5 app whose server leaks upgrade sockets, listening on 127.0.0.1:0. */
+/** A real Fastify app whose server leaks upgrade sockets, listening on 127.0.0.1:0. */
 async function listenWithLeaks(app: FastifyInstance) {
   apps.add(app);
   app.server.on('connection', (socket: Socket) => accepted.add(socket));
@@ -27,9 +28,31 @@ async function listenWithLeaks(app: FastifyInstance) {
   return { taken, port: (app.server.address() as AddressInfo).port };
 }
 
-describe('closewait/fastify', () => {
+/** The same plugin on both majors; the peer range is '4.x || 5.x'. */
+const VERSIONS = [
+  {
+    major: 5,
+    create: () => Fastify(),
+    withLogger: (logger: object) => Fastify({ loggerInstance: logger as never }),
+  },
+  {
+    major: 4,
+    // Typed as Fastify 5's (test/fixtures/aliases.d.ts): the plugin sees the same surface.
+    create: () => Fastify4() as unknown as FastifyInstance,
+    withLogger: (logger: object) =>
+      Fastify4({ logger: logger as never }) as unknown as FastifyInstance,
+  },
+];
+
+describe.each(VERSIONS)('closewait/fastify on Fastify $major', ({ major, create, withLogger }) => {
+  it('is the major it claims', async () => {
+    const app = create();
+    apps.add(app);
+    expect(app.version.split('.')[0]).toBe(String(major));
+  });
+
   it('creates and starts a monitor, serves health at /health/sockets, and stops it on close', async () => {
-    const app = Fastify();
+    const app = create();
     app.register(closewaitPlugin, { graceMs: GRACE_MS, stacks: 'all', logger: false, failAt: 2 });
     const { taken, port } = await listenWithLeaks(app);
     const monitor = app.closewait;
@@ -77,7 +100,7 @@ describe('closewait/fastify', () => {
 
   it('uses a monitor it is given, at its own path, verbose, and leaves it running on close', async () => {
     const monitor = startMonitor({ logger: false });
-    const app = Fastify();
+    const app = create();
     app.register(closewaitPlugin, { monitor, path: '/ops/sockets', verbose: true, failAt: 5 });
     const { taken, port } = await listenWithLeaks(app);
     expect(app.closewait).toBe(monitor);
@@ -114,7 +137,7 @@ describe('closewait/fastify', () => {
   it("logs leaks through Fastify's own pino logger when it has one", async () => {
     const { logger, lines } = capturePino('warn');
     // Typed as the default instance: a pino Logger type parameter changes nothing at runtime.
-    const app = Fastify({ loggerInstance: logger }) as unknown as FastifyInstance;
+    const app = withLogger(logger) as unknown as FastifyInstance;
     app.register(closewaitPlugin, { graceMs: GRACE_MS, stacks: 'all', path: false });
     const { port } = await listenWithLeaks(app);
     await leakUpgrade(port);
@@ -129,7 +152,7 @@ describe('closewait/fastify', () => {
   });
 
   it("leaves Fastify's own register() options (prefix, logLevel) alone", async () => {
-    const app = Fastify();
+    const app = create();
     apps.add(app);
     app.register(closewaitPlugin, { prefix: '/ops', logLevel: 'warn', logger: false });
     await app.ready();
@@ -148,7 +171,7 @@ describe('closewait/fastify', () => {
       ],
     ];
     for (const [options, message] of cases) {
-      const app = Fastify();
+      const app = create();
       apps.add(app);
       app.register(closewaitPlugin, options);
       await expect(app.ready()).rejects.toThrow(message);

@@ -2,6 +2,7 @@ import dc from 'node:diagnostics_channel';
 import net, { type Socket } from 'node:net';
 import timers from 'node:timers';
 import { describe, expect, it, vi } from 'vitest';
+import { realTimers } from '../src/clock.js';
 import { createSocketMonitor, type SocketLeak } from '../src/index.js';
 import { expectNoLeak, GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
 import { connect, listen, until } from './fixtures/net.js';
@@ -12,9 +13,9 @@ const CYCLES = 50;
 function watchIntervals() {
   const created = new Set<unknown>();
   const cleared = new Set<unknown>();
-  // closewait's timers come from node:timers (src/clock.ts), where fake timers never reach.
-  const setSpy = vi.spyOn(timers, 'setInterval');
-  const clearSpy = vi.spyOn(timers, 'clearInterval');
+  // closewait's timers are node:timers' functions captured at load (src/clock.ts realTimers).
+  const setSpy = vi.spyOn(realTimers, 'setInterval');
+  const clearSpy = vi.spyOn(realTimers, 'clearInterval');
   setSpy.mockImplementation(((...args: Parameters<typeof setInterval>) => {
     const handle = realSetInterval(...args);
     created.add(handle);

@@ -60,6 +60,17 @@ async function leakError(options?: SocketLeakCheckOptions): Promise<SocketLeakEr
 
 const here = 'testing-assert.test.ts';
 
+/**
+ * The failure's creation stack starts at the app: Node's and undici's frames above the first app
+ * frame are one line, and the test's own line follows it at once.
+ */
+function expectStackStartsAtApp(message: string, appLine: string): void {
+  const lines = message.split('\n');
+  const start = lines.findIndex((line) => line.trim() === 'creation stack:');
+  expect(lines[start + 1]).toMatch(/^\s+… \d+ frames? of Node$/);
+  expect(lines[start + 2]).toContain(appLine);
+}
+
 describe('assertNoSocketLeaks() fails, naming the line that created the socket', () => {
   it('raw net, server side: a socket the app never ends after the client hung up', async () => {
     const accepted: Socket[] = [];
@@ -233,6 +244,7 @@ describe('assertNoSocketLeaks() fails, naming the line that created the socket',
     expect(error.message).toContain(`request GET ${url}`);
     // The creation site is undici's frame; the test's line is in the stack below it.
     expect(error.message).toContain(`${here}:${line}:`);
+    expectStackStartsAtApp(error.message, `${here}:${line}:`);
     await body.arrayBuffer(); // read at last: the socket closes, nothing leaks past the test
   });
 
@@ -253,6 +265,7 @@ describe('assertNoSocketLeaks() fails, naming the line that created the socket',
     expect(error.leaks[0]).toMatchObject({ kind: 'unconsumed-fin', direction: 'client' });
     expect(error.leaks[0]!.appSite).toContain(`${here}:${line}:`);
     expect(error.message).toContain(`${here}:${line}:`);
+    expectStackStartsAtApp(error.message, `${here}:${line}:`);
     await response.arrayBuffer();
   });
 

@@ -184,7 +184,7 @@ describe.skipIf(process.platform !== 'linux')('unread bodies of the common clien
         env: env({
           CLOSEWAIT_GRACE_MS: '',
           MATRIX_GRACE_MS: GRACE_MS,
-          CLOSEWAIT_INDEX: pathToFileURL(join(ROOT, 'dist/index.js')).href,
+          CLOSEWAIT_INDEX: pathToFileURL(join(ROOT, 'dist/esm/index.js')).href,
         }),
       });
       const apiLeaks = () => {

@@ -14,7 +14,7 @@ const example = join(root, 'examples/vitest');
 /** Child processes import closewait by name, so they run dist/: it must be built from src/. */
 function expectFreshBuild(): void {
   for (const file of ['integrations/vitest', 'integrations/testing', 'errors']) {
-    const built = join(root, 'dist', `${file}.js`);
+    const built = join(root, 'dist', 'esm', `${file}.js`);
     let builtAt: number;
     try {
       builtAt = statSync(built).mtimeMs;

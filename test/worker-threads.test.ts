@@ -10,7 +10,7 @@ import { GRACE_MS, nextLeak, startMonitor } from './fixtures/monitor.js';
 import { connect, listen, until } from './fixtures/net.js';
 
 const WORKER = join(ROOT, 'test/fixtures/apps/worker-monitor.mjs');
-const DIST_INDEX = pathToFileURL(join(ROOT, 'dist/index.js')).href;
+const DIST_INDEX = pathToFileURL(join(ROOT, 'dist/esm/index.js')).href;
 
 interface Leaked {
   type: 'leaked';

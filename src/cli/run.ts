@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { InvalidOptionError } from '../errors.js';
+import { buildDir } from '../package-paths.js';
 import { type REGISTER_ENV, readRegisterEnv } from '../register-env.js';
 import { type CliIo, EXIT, HELP, usageProblem } from './help.js';
 import { formatExitReports, leakCount, REPORT_PREFIX, readExitReports } from './run-report.js';
@@ -52,7 +54,7 @@ export function parseRunArgs(
  * by name (npx runs closewait from its cache), and a URL has no spaces to split NODE_OPTIONS on.
  */
 function preloadFlag(): string {
-  return `--import=${new URL('../integrations/register.js', import.meta.url).href}`;
+  return `--import=${pathToFileURL(join(buildDir, 'integrations', 'register.js')).href}`;
 }
 
 function childEnv(reportDir: string): NodeJS.ProcessEnv {

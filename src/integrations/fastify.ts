@@ -143,5 +143,5 @@ function register(fastify: FastifyInstance, options: ClosewaitFastifyOptions): v
 }
 
 /** `app.register(closewaitPlugin, { failAt: 10 })`: the health route, `app.closewait`. */
-export const closewaitPlugin = fp(closewaitFastify, { name: 'closewait', fastify: '5.x' });
+export const closewaitPlugin = fp(closewaitFastify, { name: 'closewait', fastify: '4.x || 5.x' });
 export default closewaitPlugin;

@@ -7,17 +7,10 @@ import {
   type Registry,
 } from 'prom-client';
 import { checkMonitor } from '../health.js';
-import { type SocketMonitor, trackerOf } from '../monitor.js';
+import type { SocketMonitor } from '../monitor.js';
 import { invalidOption } from '../options.js';
-import { DIRECTIONS, LEAK_KINDS as KINDS } from '../tracking/leak-counts.js';
-import type {
-  DestroyInfo,
-  LeakKind,
-  LeakResolution,
-  SocketDirection,
-  SocketLeak,
-  TrackedSocketState,
-} from '../types.js';
+import type { DestroyInfo, LeakResolution, SocketLeak } from '../types.js';
+import { countByDirection, DIRECTIONS, KINDS, leaksByDirectionKind } from './socket-counts.js';
 
 type AnyRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
 
@@ -35,14 +28,6 @@ export interface SocketMetrics {
   unregister(): void;
 }
 
-// Labels are only these closed sets: a label per address, route or stack would grow a time
-// series per value and take down the metrics backend before the leak takes down the app.
-/** The states in which the peer has closed: the socket is in CLOSE_WAIT, leak or not yet. */
-const PEER_CLOSED: ReadonlySet<TrackedSocketState> = new Set([
-  'peer-ended',
-  'fin-unconsumed',
-  'leaked',
-]);
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const METRICS = [
   'tracked_sockets',
@@ -53,33 +38,6 @@ const METRICS = [
   'sockets_destroyed_total',
   'dry_run_destroys_total',
 ] as const;
-
-function countByDirection(
-  monitor: SocketMonitor,
-  peerClosedOnly: boolean,
-): Record<SocketDirection, number> {
-  // One pass over the records, nothing allocated per socket: a scrape with 50,000 sockets
-  // tracked must not build 50,000 objects. A monitor of another copy has only sockets().
-  const tracker = trackerOf(monitor);
-  if (tracker !== undefined) return tracker.states.byDirection(peerClosedOnly);
-  const counts = { server: 0, client: 0 };
-  for (const socket of monitor.sockets()) {
-    if (!peerClosedOnly || PEER_CLOSED.has(socket.state)) counts[socket.direction]++;
-  }
-  return counts;
-}
-
-/** Open leaks of one direction and kind: kept as they come and go where we can. */
-function leaksByDirectionKind(monitor: SocketMonitor): (d: SocketDirection, k: LeakKind) => number {
-  const tracker = trackerOf(monitor);
-  if (tracker !== undefined) return (direction, kind) => tracker.counts.of(direction, kind);
-  const counts = new Map<string, number>();
-  for (const leak of monitor.leaks()) {
-    const key = `${leak.direction} ${leak.kind}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return (direction, kind) => counts.get(`${direction} ${kind}`) ?? 0;
-}
 
 function resolveMetricsOptions(options: unknown): { registry: AnyRegistry; prefix: string } {
   if (options === undefined) options = {};

@@ -5,6 +5,8 @@
  */
 
 import { fileURLToPath } from 'node:url';
+import { isRegExp } from 'node:util/types';
+import { monotonicNow, setImmediateReal, setTimer } from '../clock.js';
 import {
   type LeakedSocket,
   type LeakedSocketKind,
@@ -12,11 +14,12 @@ import {
   type SocketLeakMode,
   SocketMonitorStoppedError,
 } from '../errors.js';
-import { createSocketMonitor, type SocketMonitor, trackerOf } from '../monitor.js';
+import { type SocketMonitor, trackerOf } from '../monitor.js';
 import { invalidOption } from '../options.js';
 import { kindNow } from '../rules/leak-rules.js';
 import { captureStack, framesOf, locationOf, sitesOf } from '../tracking/stack.js';
 import type { SocketDetail, TrackedSocket, TrackedSocketState } from '../types.js';
+import { sharedTestingState } from './shared-monitor.js';
 
 export {
   type LeakedSocket,
@@ -99,7 +102,7 @@ const KNOWN_IGNORE = new Set(['sites', 'ports', 'match']);
  * since their creation, and a test file imports this before it opens any socket. No logger: the
  * failed assertion is the report, and a test run should not print leak lines.
  */
-const sharedMonitor = createSocketMonitor({ stacks: 'all', logger: false }).start();
+const sharedMonitor = sharedTestingState().monitor;
 
 function resolveIgnore(ignore: unknown): Pick<ResolvedCheck, 'sites' | 'ports' | 'match'> {
   const resolved: Pick<ResolvedCheck, 'sites' | 'ports' | 'match'> = {
@@ -123,7 +126,8 @@ function resolveIgnore(ignore: unknown): Pick<ResolvedCheck, 'sites' | 'ports' |
       if (typeof site === 'string' && site !== '') resolved.sites.push(site);
       // A global or sticky RegExp keeps lastIndex between test() calls: a copy without those
       // flags matches the same way every time.
-      else if (site instanceof RegExp) {
+      // isRegExp, not instanceof: Jest hands over a RegExp made in a test file's own realm.
+      else if (isRegExp(site)) {
         resolved.sites.push(new RegExp(site.source, site.flags.replace(/[gy]/g, '')));
       } else throw invalidOption(`ignore.sites[${index}]`, 'a non-empty string or a RegExp', site);
     });
@@ -298,14 +302,16 @@ function leaksNow(
 }
 
 async function assertNone(target: Target, check: ResolvedCheck): Promise<void> {
-  const deadline = performance.now() + check.timeoutMs;
+  // The real clock and timers (src/clock.ts): under a test's fake timers a `performance.now()`
+  // deadline would never pass and a `setTimeout` wait would never end.
+  const deadline = monotonicNow() + check.timeoutMs;
   let kernelHeld: ReadonlySet<number> = new Set();
   for (let look = 1; ; look++) {
     if (!target.monitor.running) throw new SocketMonitorStoppedError();
     if (look === 1 && check.mode === 'close-wait') kernelHeld = await kernelHeldFins(target);
     let leaks = leaksNow(target, check, kernelHeld);
     if (leaks.length === 0) return;
-    const remaining = deadline - performance.now();
+    const remaining = deadline - monotonicNow();
     if (remaining <= 0) {
       if (kernelHeld.size > 0) {
         // Blamed on the kernel's word from the first look: ask again before failing the test.
@@ -318,8 +324,8 @@ async function assertNone(target: Target, check: ResolvedCheck): Promise<void> {
     // Not unref()'d: the caller awaits this promise, and the wait is bounded by timeoutMs. An
     // unref()'d timer would let a script's top-level `await` end with the promise unsettled.
     await new Promise((resolve) => {
-      if (look <= TURNS_FIRST) setImmediate(resolve);
-      else setTimeout(resolve, Math.min(POLL_MS, remaining));
+      if (look <= TURNS_FIRST) setImmediateReal(resolve);
+      else setTimer(resolve, Math.min(POLL_MS, remaining));
     });
   }
 }

@@ -9,12 +9,12 @@
  */
 import { beforeEach, expect } from 'vitest';
 import { invalidOption } from '../options.js';
+import { type CheckedTest, PerTestCheck } from './per-test-check.js';
 import {
   type SocketLeakAssertOptions,
   type SocketLeakCheckOptions,
   SocketLeakError,
   SocketLeakScope,
-  socketLeakScope,
 } from './testing.js';
 
 export type { SocketLeakAssertOptions, SocketLeakCheckOptions };
@@ -54,19 +54,7 @@ expect.extend({
 /** The running test as hooks see it (derived: the type's exported name differs across majors). */
 type Test = Parameters<Parameters<typeof beforeEach>[0]>[0]['task'];
 
-/** Options for every test of the file (or of the run, from a setup file); false turns it off. */
-let fileOptions: SocketLeakCheckOptions | false = {};
-
-interface CheckedTest {
-  scope: SocketLeakScope;
-  /** Set by `configureSocketLeakCheck()` inside the test: merged over the file's options. */
-  options: SocketLeakAssertOptions | false | undefined;
-}
-
-/** The test running now. Concurrent tests are never checked, so there is at most one. */
-let current: CheckedTest | undefined;
-/** Concurrent tests running now: options they set must not become the file's. */
-let concurrentRunning = 0;
+const check = new PerTestCheck('closewait/vitest', 'CLOSEWAIT_VITEST');
 
 /**
  * At the top of a test file, or in a setup file listed after `closewait/vitest`: options for
@@ -74,63 +62,27 @@ let concurrentRunning = 0;
  * that test only, merged over the file's; `false` skips its check.
  */
 export function configureSocketLeakCheck(options: SocketLeakCheckOptions | false): void {
-  if (options !== false) {
-    if (current !== undefined && options !== null && typeof options === 'object') {
-      // The test's scope (its monitor, its test file) was made before the test started.
-      for (const key of ['monitor', 'testFile'] as const) {
-        if (options[key] !== undefined) {
-          throw invalidOption(key, 'set at file level, not inside a test', options[key]);
-        }
-      }
-    }
-    // Validates now, so a bad option fails where it was written.
-    socketLeakScope(options);
-  }
-  if (current !== undefined) current.options = options;
-  else if (concurrentRunning === 0) fileOptions = options;
-}
-
-function warn(error: unknown): void {
-  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.emitWarning(`closewait/vitest: the socket leak check failed to run: ${message}`, {
-    code: 'CLOSEWAIT_VITEST',
-  });
+  check.configure(options);
 }
 
 async function checkFinished(task: Test, test: CheckedTest): Promise<void> {
-  if (current === test) current = undefined;
-  const { options } = test;
   // A failed test has its own error to show, and skipped ones ran nothing worth checking.
-  if (options === false || task.result?.state !== 'pass') return;
-  if (options === undefined && fileOptions === false) return;
-  try {
-    const { monitor: _monitor, testFile: _testFile, ...fromFile } = fileOptions || {};
-    await test.scope.assert({ ...fromFile, ...options });
-  } catch (error) {
-    if (error instanceof SocketLeakError) throw error;
-    warn(error);
-  }
+  const leak = await check.finish(test, task.result?.state === 'pass');
+  if (leak !== undefined) throw leak;
 }
 
 // Destructured, not `(context) =>`: in a test using `test.extend` fixtures, Vitest 4 reads a
 // hook's first parameter to find the fixtures it needs, and rejects one that is not a pattern.
 beforeEach(({ task, onTestFinished }) => {
   try {
-    current = undefined;
     // Sockets of tests running at once cannot be told apart: their scopes would blame each other.
     if (task.concurrent === true) {
-      concurrentRunning++;
-      onTestFinished(() => {
-        concurrentRunning--;
-      });
+      onTestFinished(check.beginConcurrent());
       return;
     }
-    const monitor = fileOptions === false ? undefined : fileOptions.monitor;
-    const testFile = task.file.filepath;
-    const test: CheckedTest = { scope: socketLeakScope({ monitor, testFile }), options: undefined };
-    current = test;
+    const test = check.begin(task.file.filepath);
     onTestFinished(() => checkFinished(task, test));
   } catch (error) {
-    warn(error);
+    check.warn(error);
   }
 });

@@ -58,7 +58,10 @@ export function serverInfoOf(server: ServerRecord): ServerInfo {
   const address = server.boundAddress;
   const port = server.boundPort;
   const listenStack = framesOf(server.listenStack);
-  const info = { id: server.id, address, port, listenStack, listenSite: sitesOf(listenStack).site };
+  // The app's own line, not the framework's: express, fastify, koa, @hono/node-server and
+  // @nestjs all call listen() for the app, so their frame comes first; it stays in the stack.
+  const { site, appSite } = sitesOf(listenStack);
+  const info = { id: server.id, address, port, listenStack, listenSite: appSite ?? site };
   // Cache only a listening server's: one asked before listen() completes has no address yet.
   if (address !== undefined) server.info = info;
   return info;

@@ -1,4 +1,5 @@
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ownDirs } from '../package-paths.js';
 
 /**
  * A captured creation stack. V8 records the frames when `captureStackTrace` runs but formats
@@ -8,10 +9,6 @@ import { fileURLToPath } from 'node:url';
 export interface StackHolder {
   stack?: string;
 }
-
-/** Frames from this library's own files are skipped when naming a site: the package's root. */
-const ownDir = fileURLToPath(new URL('..', import.meta.url));
-const ownDirUrl = new URL('..', import.meta.url).href;
 
 export function captureStack(limit: number, above: Function): StackHolder {
   const holder: StackHolder = {};
@@ -66,8 +63,11 @@ function isNodeInternal(location: string): boolean {
   );
 }
 
+/** Frames from this library's own files are skipped when naming a site. */
+const ownPrefixes = ownDirs.flatMap((dir) => [dir, pathToFileURL(dir).href]);
+
 function isOwn(location: string): boolean {
-  return location.startsWith(ownDir) || location.startsWith(ownDirUrl);
+  return ownPrefixes.some((prefix) => location.startsWith(prefix));
 }
 
 export interface Sites {
