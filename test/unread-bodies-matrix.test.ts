@@ -79,7 +79,9 @@ beforeAll(async () => {
       await probe.waitForExit(60_000);
       if (probe.stdout().includes('survived')) return;
       const stderr = probe.stderr();
-      const reason = /^\w*Error\b.*$/m.exec(stderr)?.[0] ?? (stderr.trim() || 'no output');
+      const error = /^\w*Error\b.*$/m.exec(stderr)?.[0] ?? (stderr.trim() || 'no output');
+      const assertion = /^\s*(assert\(.*\))\s*$/m.exec(stderr)?.[1];
+      const reason = assertion === undefined ? error : `${error} ${assertion}`;
       skipped.set(`${client}:${size}`, `crashes ${process.version} without closewait: ${reason}`);
     }),
   );
