@@ -110,6 +110,24 @@ describe('healthy patterns raise nothing', () => {
     await expectNoLeak(monitor, WATCH_MS);
   });
 
+  it("a slow consumer of a body larger than Node's buffer (the kernel's count stands still)", async () => {
+    // Node reads a 64 KiB chunk, over its high-water mark, and then nothing from the kernel
+    // while the app takes 1 KiB every GRACE_MS / 4 from Node's buffer: the FIN waits in the
+    // kernel, its unread count unchanged for seconds, and the app is reading all along.
+    // (Checks every 100 ms: 'auto' spaces them by their cost, and could look only once here.)
+    const monitor = startMonitor({ kernelCheckIntervalMs: 100 });
+    const server = net.createServer((socket) => {
+      socket.pause();
+      const timer = setInterval(() => socket.read(1024), GRACE_MS / 4);
+      socket.on('close', () => clearInterval(timer));
+    });
+    const port = await listen(server);
+    const client = await connect(port);
+    client.resume();
+    client.end(Buffer.alloc(120 * 1024));
+    await expectNoLeak(monitor, WATCH_MS);
+  });
+
   it('a server that writes for 3 s after the peer FIN, then ends', async () => {
     const monitor = startMonitor({ graceMs: 1000 });
     const ended: Socket[] = [];

@@ -79,7 +79,9 @@ beforeAll(async () => {
       await probe.waitForExit(60_000);
       if (probe.stdout().includes('survived')) return;
       const stderr = probe.stderr();
-      const reason = /^\w*Error\b.*$/m.exec(stderr)?.[0] ?? (stderr.trim() || 'no output');
+      const error = /^\w*Error\b.*$/m.exec(stderr)?.[0] ?? (stderr.trim() || 'no output');
+      const assertion = /^\s*(assert\(.*\))\s*$/m.exec(stderr)?.[1];
+      const reason = assertion === undefined ? error : `${error} ${assertion}`;
       skipped.set(`${client}:${size}`, `crashes ${process.version} without closewait: ${reason}`);
     }),
   );
@@ -115,15 +117,18 @@ async function everyCloseWaitFound(
   const deadline = Date.now() + timeoutMs;
   let previous = '';
   let steady = 0;
+  /** Every socket seen in CLOSE_WAIT at any look: one may leave it later (a peer's timeout). */
+  const seen = new Set<number>();
   for (;;) {
     const rows = (await processCloseWaitRows(pid)).filter((row) => row.remotePort === serverPort);
     const found = leaks();
     const ports = rows.map((row) => row.localPort).sort((a, b) => a - b);
+    for (const port of ports) seen.add(port);
     const allFound = ports.every((port) => found.some((leak) => leak.localPort === port));
     // A 1 KiB body always leaves one (its FIN is read with it): none yet means not yet.
     steady = ports.length > 0 && allFound && ports.join() === previous ? steady + 1 : 0;
     previous = ports.join();
-    if (steady >= 3) return { ports, leaks: found };
+    if (steady >= 3) return { ports, leaks: found, seen };
     if (Date.now() > deadline) {
       const missing = ports.filter((port) => !found.some((leak) => leak.localPort === port));
       throw new Error(
@@ -135,8 +140,11 @@ async function everyCloseWaitFound(
   }
 }
 
-/** Each CLOSE_WAIT socket's leak, named by the app's line for its client, once; no others. */
-function expectNamed(ports: number[], leaks: SeenLeak[]): void {
+/**
+ * Each CLOSE_WAIT socket's leak, named by the app's line for its client, once; and no leak of a
+ * socket never seen in CLOSE_WAIT.
+ */
+function expectNamed(ports: number[], leaks: SeenLeak[], seen: ReadonlySet<number>): void {
   expect(ports.length).toBeGreaterThan(0);
   for (const port of ports) {
     const mine = leaks.filter((leak) => leak.localPort === port);
@@ -148,8 +156,8 @@ function expectNamed(ports: number[], leaks: SeenLeak[]): void {
       new RegExp(`unread-bodies-app\\.mjs:${siteLine[cell!.client]}:\\d+$`),
     );
   }
-  // No false positives: a leak the kernel does not show in CLOSE_WAIT.
-  for (const leak of leaks) expect(ports).toContain(leak.localPort);
+  // No false positives: a leak of a socket the kernel never showed in CLOSE_WAIT.
+  for (const leak of leaks) expect([...seen]).toContain(leak.localPort);
 }
 
 /**
@@ -197,8 +205,8 @@ describe.skipIf(process.platform !== 'linux')('unread bodies of the common clien
         }
         return [...open.values()];
       };
-      const { ports, leaks } = await everyCloseWaitFound(await ready(app), apiLeaks);
-      expectNamed(ports, leaks);
+      const { ports, leaks, seen } = await everyCloseWaitFound(await ready(app), apiLeaks);
+      expectNamed(ports, leaks, seen);
       app.child.kill('SIGTERM');
       expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
     },
@@ -214,15 +222,15 @@ describe.skipIf(process.platform !== 'linux')('unread bodies of the common clien
           env: env({ CLOSEWAIT_REPORT_FILE: join(reportDir, 'report-%p.json') }),
         });
         const started = await ready(app);
-        const { ports, leaks } = await everyCloseWaitFound(started, () => logLeaks(app));
-        expectNamed(ports, leaks);
+        const { ports, leaks, seen } = await everyCloseWaitFound(started, () => logLeaks(app));
+        expectNamed(ports, leaks, seen);
         for (const leak of leaks) expect(leak.request?.url).not.toContain('?');
         app.child.kill('SIGTERM');
         expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
         const report = JSON.parse(
           readFileSync(join(reportDir, `report-${started.pid}.json`), 'utf8'),
         ) as ExitReport;
-        expect(report.stillOpen).toBe(ports.length);
+        expect(report.stillOpen).toBeGreaterThanOrEqual(ports.length);
         expect(report.report.kernel?.unattributed).toEqual([]);
       } finally {
         rmSync(reportDir, { recursive: true, force: true });
@@ -250,8 +258,10 @@ describe.skipIf(process.platform !== 'linux')('unread bodies of the common clien
           ],
           { env: childEnv({ CLOSEWAIT_GRACE_MS: GRACE_MS, CLOSEWAIT_LOG_LEVEL: 'info' }) },
         );
-        const { ports, leaks } = await everyCloseWaitFound(await ready(run), () => logLeaks(run));
-        expectNamed(ports, leaks);
+        const { ports, leaks, seen } = await everyCloseWaitFound(await ready(run), () =>
+          logLeaks(run),
+        );
+        expectNamed(ports, leaks, seen);
         run.child.kill('SIGTERM');
         expect(await run.waitForExit()).toEqual({ code: 1, signal: null });
         const { reports } = JSON.parse(readFileSync(reportJson, 'utf8')) as {
@@ -259,7 +269,7 @@ describe.skipIf(process.platform !== 'linux')('unread bodies of the common clien
         };
         expect(reports).toHaveLength(1);
         const { groups, kernel } = reports[0]!.report;
-        expect(reports[0]!.stillOpen).toBe(ports.length);
+        expect(reports[0]!.stillOpen).toBeGreaterThanOrEqual(ports.length);
         expect(kernel?.unattributed).toEqual([]);
         // One group per line and request, named by the line, the URL without its query.
         for (const group of groups) {

@@ -1,5 +1,5 @@
 /**
- * The kernel check read synchronously, for the report written at exit: in 'exit' nothing
+ * The kernel's view read synchronously, for the report written at exit: in 'exit' nothing
  * asynchronous completes, and a process that leaked in its last second would otherwise leave
  * with the kernel's view as the last periodic check saw it. It blocks the thread while it reads
  * (about as long as one asynchronous check takes in all), which at exit delays nobody's request.
@@ -8,41 +8,54 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { SocketRecord } from '../tracking/record.js';
 import type { KernelMatch, KernelSnapshot } from './kernel-check.js';
 import { CLOSE_WAIT, type KernelSocketRow, parseProcNetTcp } from './proc-net-tcp.js';
-import { kernelViewUnsupported } from './process-sockets.js';
 import { rowKey, socketKey } from './thread-claims.js';
 
-function readTableSync(path: string): string {
+function readTable(path: string): string {
   try {
     return readFileSync(path, 'latin1');
   } catch {
-    // No IPv6 in this kernel, or no /proc/net/tcp6 in this namespace: no rows from it.
+    // No IPv6 in this kernel: no rows from it.
     return '';
   }
 }
 
-function socketInodesOfSelfSync(): Set<number> {
+/** Inodes of this process's socket fds. Throws when /proc/self/fd cannot be read. */
+function ownSocketInodes(): Set<number> {
   const inodes = new Set<number>();
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
       const target = readlinkSync(`/proc/self/fd/${fd}`);
       if (target.startsWith('socket:[')) inodes.add(Number(target.slice(8, -1)));
     } catch {
-      // The fd closed between readdir and readlink.
+      // Closed between the listing and the link (the listing's own fd is one such).
     }
   }
   return inodes;
 }
 
+/** This process's CLOSE_WAIT rows, or undefined where /proc cannot tell (off Linux, or denied). */
+export function readOwnCloseWaitRows(): KernelSocketRow[] | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const rows = [
+      ...parseProcNetTcp(readTable('/proc/self/net/tcp'), CLOSE_WAIT),
+      ...parseProcNetTcp(readTable('/proc/self/net/tcp6'), CLOSE_WAIT),
+    ];
+    // The namespace's rows are every process's: the fd scan, one readlink per fd, only if any.
+    if (rows.length === 0) return rows;
+    const inodes = ownSocketInodes();
+    return rows.filter((row) => inodes.has(row.inode));
+  } catch {
+    return undefined;
+  }
+}
+
 /** `snapshotKernel()`, synchronously: tracked and unattributed CLOSE_WAIT rows of this process. */
 export function snapshotKernelSync(records: Iterable<SocketRecord>): KernelSnapshot {
-  const unsupported = kernelViewUnsupported();
-  if (unsupported !== undefined) throw new Error(unsupported);
+  const rows = readOwnCloseWaitRows();
+  if (rows === undefined) throw new Error('/proc/self/net/tcp or /proc/self/fd could not be read');
   const byKey = new Map<string, KernelSocketRow>();
-  for (const path of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
-    for (const row of parseProcNetTcp(readTableSync(path), CLOSE_WAIT)) {
-      byKey.set(rowKey(row), row);
-    }
-  }
+  for (const row of rows) byKey.set(rowKey(row), row);
   const matched: KernelMatch[] = [];
   if (byKey.size === 0) return { matched, unattributed: [] };
   for (const record of records) {
@@ -52,7 +65,5 @@ export function snapshotKernelSync(records: Iterable<SocketRecord>): KernelSnaps
     matched.push({ record, row });
     byKey.delete(key!);
   }
-  if (byKey.size === 0) return { matched, unattributed: [] };
-  const inodes = socketInodesOfSelfSync();
-  return { matched, unattributed: [...byKey.values()].filter((row) => inodes.has(row.inode)) };
+  return { matched, unattributed: [...byKey.values()] };
 }

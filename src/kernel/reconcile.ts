@@ -46,6 +46,8 @@ export class KernelView {
   readonly #tlsFinsToJudge = new Set<SocketRecord>();
   /** TLS sockets ended at close_notify whose FIN a check saw read: Node's view stands. */
   readonly #tlsFinRead = new WeakSet<SocketRecord>();
+  /** Per suspect, the bytes in front of the FIN not consumed at first sight (kernel + Node). */
+  readonly #unconsumedMark = new WeakMap<SocketRecord, number>();
   /** The last check failed to read /proc: the next failure is not logged again. */
   #failing = false;
   /** What the last check saw, for report(). */
@@ -213,13 +215,19 @@ export class KernelView {
       suspects.add(record);
       this.#tlsFinsToJudge.delete(record);
       const context = record.more;
-      if (context.kernelFinSince === 0 || row.unreadBytes < context.kernelUnreadMark) {
+      // What the app has not consumed in front of the FIN: the kernel's bytes and Node's buffer.
+      // A slow reader can take from Node's buffer for longer than graceMs while Node, above
+      // its high-water mark, reads nothing more from the kernel: that is progress too.
+      const unconsumed = row.unreadBytes + record.socket.readableLength;
+      const before = this.#unconsumedMark.get(record);
+      if (context.kernelFinSince === 0 || before === undefined || unconsumed < before) {
         // First sight, or the app read some of what sits in front of the FIN.
         if (leak !== undefined) this.hooks.resolve(record, 'consumed', now);
         // Node has been stuck at close_notify since the sweep saw it: the FIN is as old.
         context.kernelFinSince =
           tlsEnded && record.finUnreadSince !== 0 ? record.finUnreadSince : now;
         context.kernelUnreadMark = row.unreadBytes;
+        this.#unconsumedMark.set(record, unconsumed);
       } else if (leak === undefined && now - context.kernelFinSince >= this.options.graceMs) {
         this.hooks.declare(record, 'unread-fin', now);
       }

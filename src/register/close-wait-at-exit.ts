@@ -7,8 +7,7 @@
  * and the end is when the answer is wanted. So `closewait run` lists every socket still in
  * CLOSE_WAIT at exit, whatever its age, beside the leaks found during the run.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { CLOSE_WAIT, type KernelSocketRow, parseProcNetTcp } from '../kernel/proc-net-tcp.js';
+import { readOwnCloseWaitRows } from '../kernel/exit-check.js';
 import { endpointKey } from '../kernel/process-sockets.js';
 import type { SocketMonitor } from '../monitor.js';
 import { whereOf } from '../report/report.js';
@@ -32,46 +31,6 @@ export interface AtExitSocket {
 
 /** Past this many, at-exit sockets are counted, not listed: the report file stays small. */
 export const MAX_AT_EXIT = 1000;
-
-function readTable(path: string): string {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    // No IPv6 in this kernel: no rows from it.
-    return '';
-  }
-}
-
-/** Inodes of this process's socket fds. Throws when /proc/self/fd cannot be read. */
-function ownSocketInodes(): Set<number> {
-  const inodes = new Set<number>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith('socket:[')) inodes.add(Number(target.slice(8, -1)));
-    } catch {
-      // Closed between the listing and the link (the listing's own fd is one such).
-    }
-  }
-  return inodes;
-}
-
-/** This process's CLOSE_WAIT rows, or undefined where /proc cannot tell (off Linux, or denied). */
-export function readOwnCloseWaitRows(): KernelSocketRow[] | undefined {
-  if (process.platform !== 'linux') return undefined;
-  try {
-    const rows = [
-      ...parseProcNetTcp(readTable('/proc/self/net/tcp'), CLOSE_WAIT),
-      ...parseProcNetTcp(readTable('/proc/self/net/tcp6'), CLOSE_WAIT),
-    ];
-    // The namespace's rows are every process's: the fd scan, one readlink per fd, only if any.
-    if (rows.length === 0) return rows;
-    const inodes = ownSocketInodes();
-    return rows.filter((row) => inodes.has(row.inode));
-  } catch {
-    return undefined;
-  }
-}
 
 function kindOf(state: TrackedSocket['state'], unreadInNode: number, unreadInKernel: number) {
   if (state === 'fin-unconsumed' || (state === 'open' && unreadInNode > 0)) {
