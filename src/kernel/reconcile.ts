@@ -2,7 +2,7 @@ import { epochNow, monotonicNow } from '../clock.js';
 import { KernelReadError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { describeRecord } from '../report/leak-view.js';
-import { unconsumedFinBytes } from '../rules/leak-rules.js';
+import { judgeUnreadFin, unconsumedFinBytes } from '../rules/leak-rules.js';
 import type { SocketRecord } from '../tracking/record.js';
 import type { SocketRegistry } from '../tracking/registry.js';
 import type {
@@ -220,7 +220,8 @@ export class KernelView {
       // its high-water mark, reads nothing more from the kernel: that is progress too.
       const unconsumed = row.unreadBytes + record.socket.readableLength;
       const before = this.#unconsumedMark.get(record);
-      if (context.kernelFinSince === 0 || before === undefined || unconsumed < before) {
+      const verdict = judgeUnreadFin(record, unconsumed, before, now, this.options.graceMs);
+      if (verdict === 'changed') {
         // First sight, or the app read some of what sits in front of the FIN.
         if (leak !== undefined) this.hooks.resolve(record, 'consumed', now);
         // Node has been stuck at close_notify since the sweep saw it: the FIN is as old.
@@ -228,7 +229,7 @@ export class KernelView {
           tlsEnded && record.finUnreadSince !== 0 ? record.finUnreadSince : now;
         context.kernelUnreadMark = row.unreadBytes;
         this.#unconsumedMark.set(record, unconsumed);
-      } else if (leak === undefined && now - context.kernelFinSince >= this.options.graceMs) {
+      } else if (verdict === 'leak') {
         this.hooks.declare(record, 'unread-fin', now);
       }
       hidden.push({

@@ -10,6 +10,7 @@ import { buildLeak, rememberServerAddress, toEpoch } from '../report/leak-view.j
 import { DueQueue } from '../rules/due-queue.js';
 import {
   judgeHalfClosed,
+  judgeUnconsumedFin,
   markProgress,
   stillLeaking,
   unconsumedFinBytes,
@@ -394,17 +395,13 @@ export class Tracker implements DiscoverySink {
       const record = registry.at(slot);
       if (record === undefined) continue;
       const unread = unconsumedFinBytes(record.socket);
-      if (unread === -1) {
-        if (record.finUnreadSince !== 0) {
-          record.finUnreadSince = 0;
-          this.states.update(record);
-          if (record.leak?.kind === 'unconsumed-fin') this.resolve(record, 'consumed', now);
-        }
-        continue;
-      }
-      if (record.finUnreadSince === 0 || unread !== record.finUnreadLength) {
-        // First sight of the unread FIN, or the app consumed some of what is in front of it
-        // (a FIN the kernel held is now read by Node: that is progress too).
+      const verdict = judgeUnconsumedFin(record, unread, now, graceMs);
+      if (verdict === 'gone') {
+        record.finUnreadSince = 0;
+        this.states.update(record);
+        if (record.leak?.kind === 'unconsumed-fin') this.resolve(record, 'consumed', now);
+      } else if (verdict === 'changed') {
+        // A FIN the kernel held, now read by Node behind unconsumed bytes, is progress too.
         const kind = record.leak?.kind;
         if (kind === 'unconsumed-fin' || kind === 'unread-fin') {
           this.resolve(record, 'consumed', now);
@@ -414,9 +411,7 @@ export class Tracker implements DiscoverySink {
         record.finUnreadLength = unread;
         this.states.update(record);
         this.kernel.tlsEndSeen(record);
-      } else if (record.leak === undefined && now - record.finUnreadSince >= graceMs - 1) {
-        // (- 1: the sweep runs on libuv's whole-millisecond clock; without the tolerance a
-        // leak due now waits one more sweep. Measured by the bench: +250 ms at graceMs 1000.)
+      } else if (verdict === 'leak') {
         // A TLS stream's end may be close_notify with the FIN still in the kernel: it decides.
         if (this.kernel.decidesTlsFin(record)) continue;
         this.declare(record, 'unconsumed-fin', now);
