@@ -1,3 +1,4 @@
+import { clearTimer, monotonicNow, setTimer } from './clock.js';
 import type { SocketRecord } from './tracking/record.js';
 import type { LeakKind, SocketLeak } from './types.js';
 
@@ -51,7 +52,7 @@ export class DestroyPolicy {
   private readonly onDue = () => {
     this.timer = undefined;
     try {
-      this.processDue(performance.now());
+      this.processDue(monotonicNow());
     } catch (error) {
       this.hooks.failed(error);
     }
@@ -76,7 +77,7 @@ export class DestroyPolicy {
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    clearTimer(this.timer);
     this.timer = undefined;
     this.queue.clear();
   }
@@ -86,7 +87,7 @@ export class DestroyPolicy {
     const head = this.queue.values().next();
     if (head.done) return;
     const due = at ?? this.dueAt.get(head.value) ?? now;
-    this.timer = setTimeout(this.onDue, Math.max(1, Math.ceil(due - now)));
+    this.timer = setTimer(this.onDue, Math.max(1, Math.ceil(due - now)));
     this.timer.unref();
   }
 

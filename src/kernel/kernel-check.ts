@@ -161,7 +161,7 @@ export function unsupportedKernelResult(reason: string): KernelCheckResult {
   return {
     supported: false,
     reason,
-    checkedAt: Date.now(),
+    checkedAt: epochNow(),
     durationMs: 0,
     closeWait: 0,
     confirmed: [],

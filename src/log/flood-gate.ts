@@ -1,3 +1,4 @@
+import { clearTimer, monotonicNow, setTimer } from '../clock.js';
 /** What the gate reports for one site at the end of a window in which it held lines back. */
 export interface FloodCount<T> {
   key: string;
@@ -65,19 +66,19 @@ export class FloodGate<T> {
 
   /** Reports every count now (the monitor is stopping) and forgets every window. */
   close(): void {
-    clearTimeout(this.#timer);
+    clearTimer(this.#timer);
     this.#timer = undefined;
     for (const [key, window] of this.#windows) this.#close(key, window);
   }
 
   #arm(delayMs: number): void {
-    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, delayMs));
+    this.#timer = setTimer(() => this.#onTimer(), Math.max(1, delayMs));
     this.#timer.unref();
   }
 
   #onTimer(): void {
     this.#timer = undefined;
-    const now = performance.now();
+    const now = monotonicNow();
     this.#closeEnded(now);
     let nextEnd = Number.POSITIVE_INFINITY;
     for (const window of this.#windows.values()) {

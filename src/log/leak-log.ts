@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { clearRepeating, monotonicNow, setRepeating } from '../clock.js';
 import type { ResolvedOptions } from '../options.js';
 import { groupKeyOf, type SocketReportData, whereOf } from '../report/report.js';
 import type { DestroyInfo, LeakResolution, SocketLeak, SocketMonitorEvents } from '../types.js';
@@ -50,7 +51,7 @@ export function attachLeakLog(
   const onLeak = (leak: SocketLeak) => {
     try {
       const where = whereOf(leak);
-      if (!gate.admit(groupKeyOf(leak), leak, performance.now())) return;
+      if (!gate.admit(groupKeyOf(leak), leak, monotonicNow())) return;
       logged.add(leak);
       if (log.enabled('warn')) {
         log.write('warn', { leak: leakFields(leak, where) }, leakMessage(leak.kind));
@@ -95,7 +96,7 @@ export function attachLeakLog(
 
   let summaryTimer: NodeJS.Timeout | undefined;
   if (options.summaryIntervalMs > 0) {
-    summaryTimer = setInterval(() => {
+    summaryTimer = setRepeating(() => {
       try {
         const report = source.report();
         const level = report.leaked > 0 ? 'warn' : 'info';
@@ -111,7 +112,7 @@ export function attachLeakLog(
     source.off('leak', onLeak);
     source.off('leak-resolved', onResolved);
     source.off('destroy', onDestroy);
-    clearInterval(summaryTimer);
+    clearRepeating(summaryTimer);
     gate.close();
   };
 }

@@ -1,3 +1,4 @@
+import { epochNow } from '../clock.js';
 import type { SocketMonitor } from '../monitor.js';
 import { buildReport, type SocketReportData } from '../report/report.js';
 import type { LeakResolution, SocketLeak } from '../types.js';
@@ -74,7 +75,7 @@ export class LeakHistory {
     });
   }
 
-  build(writtenOn: ExitReport['writtenOn'], now = Date.now()): ExitReport {
+  build(writtenOn: ExitReport['writtenOn'], now = epochNow()): ExitReport {
     const current = this.monitor.report();
     const leaks = [...this.#leaks].map((leak) => aged(leak, this.#resolvedAt.get(leak), now));
     const threads = this.workers?.threads().map((thread) => ({
