@@ -47,7 +47,10 @@ export class KernelView {
   #schedule: KernelCheckSchedule | undefined;
   /** What the monitors of other threads track, so their sockets are not unattributed here. */
   readonly #claims: ThreadClaims;
-  /** TLS sockets due as `unconsumed-fin` whose kind the next check decides (tls-fin.ts). */
+  /**
+   * TLS sockets due as `unconsumed-fin` whose kind a check decides (tls-fin.ts): the first check
+   * that shows them in CLOSE_WAIT. Until the FIN reaches the kernel there is nothing to decide.
+   */
   readonly #tlsFinsToJudge = new Set<SocketRecord>();
   /** TLS sockets ended at close_notify whose FIN a check saw read: Node's view stands. */
   readonly #tlsFinRead = new WeakSet<SocketRecord>();
@@ -118,8 +121,14 @@ export class KernelView {
     if (this.#schedule === undefined || !endsOnCloseNotify(record.socket)) return false;
     // No verdict to wait for from a kernel view that cannot be read (out of descriptors).
     if (this.#tlsFinRead.has(record) || this.#failing) return false;
+    // Asked already: a check is on its way, or the FIN had not reached the kernel when one came
+    // (a peer that sent close_notify and kept TCP open): the scheduled checks answer.
+    if (this.#tlsFinsToJudge.has(record)) return true;
     this.#tlsFinsToJudge.add(record);
-    this.check().catch((error: unknown) => this.hooks.failed(error));
+    // A check in flight may have read /proc before the FIN came: the answer is the next one's.
+    const inFlight = this.#inFlight;
+    const answer = inFlight === undefined ? this.check() : inFlight.then(() => this.check());
+    answer.catch((error: unknown) => this.hooks.failed(error));
     return true;
   }
 
@@ -235,6 +244,11 @@ export class KernelView {
       const tlsEnded = unconsumedFinBytes(record.socket) !== -1;
       if (tlsEnded && !(endsOnCloseNotify(record.socket) && kernelHoldsFin(row))) {
         if (endsOnCloseNotify(record.socket)) this.#tlsFinRead.add(record);
+        // Node read the FIN behind close_notify and the app never consumed it: the sweep's
+        // verdict stands. (A socket not in CLOSE_WAIT yet is not decided: its FIN is on its way.)
+        if (this.#tlsFinsToJudge.delete(record) && record.leak === undefined) {
+          this.hooks.declare(record, 'unconsumed-fin', now);
+        }
         continue;
       }
       suspects.add(record);
@@ -270,14 +284,6 @@ export class KernelView {
       if (record.leak?.kind === 'unread-fin') this.hooks.resolve(record, 'consumed', now);
     }
     this.#suspects = suspects;
-    // The TLS sockets the sweep left to this check whose FIN the kernel does not hold: Node's
-    // view stands, and the leak is an unconsumed FIN.
-    for (const record of this.#tlsFinsToJudge) {
-      if (record.leak === undefined && unconsumedFinBytes(record.socket) !== -1) {
-        this.hooks.declare(record, 'unconsumed-fin', now);
-      }
-    }
-    this.#tlsFinsToJudge.clear();
     const rows: KernelCheckResult['rows'] = [];
     for (const { record, row } of snapshot.matched) {
       rows.push({ ...row, socketId: record.id });

@@ -3,9 +3,11 @@
  * (TLSWrap emits EOF for SSL_ERROR_ZERO_RETURN), which travels as data in front of the TCP FIN.
  * A paused reader whose buffer filled just after that record stops reading the TCP socket: if
  * the FIN had not been read yet, the kernel holds it for good while Node's state says "FIN read,
- * never consumed". Measured on Node 26.12 with the FIN 150 ms behind 70-80 KB and close_notify:
- * Node ended, the kernel's receive queue 1 (the FIN alone), in every run; with no delay the FIN
- * comes in the same read and both agree. Which kind such a leak is, only the kernel can say.
+ * never consumed". Measured on Node 22-26 with the FIN sent once the reader has stopped, behind
+ * 80 KB and close_notify: Node ended, the kernel's receive queue 1 (the FIN alone), in every run;
+ * with no delay the FIN comes in the same read and both agree. Which kind such a leak is, only
+ * the kernel can say, and only once the FIN has reached it: until the socket is in CLOSE_WAIT
+ * there is nothing to decide (reconcile.ts waits for that row).
  */
 import type { Socket } from 'node:net';
 import type { KernelSocketRow } from './proc-net-tcp.js';
