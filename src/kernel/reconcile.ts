@@ -125,11 +125,22 @@ export class KernelView {
     // (a peer that sent close_notify and kept TCP open): the scheduled checks answer.
     if (this.#tlsFinsToJudge.has(record)) return true;
     this.#tlsFinsToJudge.add(record);
-    // A check in flight may have read /proc before the FIN came: the answer is the next one's.
-    const inFlight = this.#inFlight;
-    const answer = inFlight === undefined ? this.check() : inFlight.then(() => this.check());
-    answer.catch((error: unknown) => this.hooks.failed(error));
+    this.freshCheck().catch((error: unknown) => this.hooks.failed(error));
     return true;
+  }
+
+  /**
+   * A check that reads /proc after this call: the one in flight may have read it before what
+   * the caller asks about happened (a FIN that just came, another thread's new leak). Callers
+   * during one flight share the one check that follows it.
+   */
+  freshCheck(): Promise<KernelCheckResult> {
+    const inFlight = this.#inFlight;
+    if (inFlight === undefined) return this.check();
+    return inFlight.then(
+      () => this.check(),
+      () => this.check(),
+    );
   }
 
   /** One comparison with the kernel's table; concurrent calls share the one in flight. */

@@ -1,4 +1,5 @@
 import { setTimer } from '../clock.js';
+import { pendingWriteBytes } from '../rules/leak-rules.js';
 import type { SocketRecord } from '../tracking/record.js';
 import { kernelKeyOf, scanCloseWait } from './kernel-check.js';
 import { tcpTablesOf } from './process-sockets.js';
@@ -26,6 +27,9 @@ export async function sendQueueMoves(record: SocketRecord): Promise<boolean | un
     const { matched } = await scanCloseWait(tables, byKey);
     const queue = matched[0]?.row.sendQueue;
     if (queue === undefined) return sample === 0 ? undefined : true; // it left CLOSE_WAIT
+    // Nothing unacknowledged and nothing waiting in Node or libuv: there is no reader to wait
+    // for (one scan, not five, for the common leak with nothing queued).
+    if (first === undefined && queue === 0 && pendingWriteBytes(record.socket) === 0) return false;
     if (first === undefined) first = queue;
     else if (queue !== first) return true;
   }

@@ -499,9 +499,9 @@ export class Tracker implements DiscoverySink {
     };
   }
 
-  /** One comparison with the kernel's table; concurrent calls share the one in flight. */
+  /** One comparison with the kernel's table, read after this call (KernelView.freshCheck). */
   kernelCheck(): Promise<KernelCheckResult> {
-    return this.kernel.check();
+    return this.kernel.freshCheck();
   }
 
   /** The same, read synchronously: for the report written at exit. */
